@@ -1,0 +1,25 @@
+import { createHash, timingSafeEqual } from 'node:crypto'
+import type { FastifyReply, FastifyRequest } from 'fastify'
+import fp from 'fastify-plugin'
+
+declare module 'fastify' {
+  interface FastifyInstance {
+    /** preHandler for operator routes: `Authorization: Bearer $ADMIN_TOKEN`, or 401. */
+    requireAdmin: (request: FastifyRequest, reply: FastifyReply) => Promise<void>
+  }
+}
+
+const digest = (value: string): Buffer => createHash('sha256').update(value).digest()
+
+/** Admin authentication, compared in constant time; a refusal says nothing about why. */
+export default fp(async function adminAuth (fastify) {
+  const expected = digest(fastify.config.adminToken)
+  fastify.decorate('requireAdmin', async function requireAdmin (request: FastifyRequest, reply: FastifyReply) {
+    const header = request.headers.authorization ?? ''
+    const token = header.startsWith('Bearer ') ? header.slice(7).trim() : ''
+    // Hashing first makes the comparison constant-time whatever the length of what was sent.
+    if (!timingSafeEqual(digest(token), expected) || token === '') {
+      await reply.code(401).header('www-authenticate', 'Bearer').send({ statusCode: 401, error: 'Unauthorized', message: 'Unauthorized' })
+    }
+  })
+}, { name: 'admin-auth', dependencies: ['config'] })

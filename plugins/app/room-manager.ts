@@ -1,0 +1,41 @@
+import fp from 'fastify-plugin'
+import { redisKeys } from '../../src/keys.js'
+import { RedisPresenceStore } from '../../src/presence-store.js'
+import { RoomManager } from '../../src/room-manager.js'
+
+declare module 'fastify' {
+  interface FastifyInstance {
+    roomManager: RoomManager
+  }
+}
+
+/** The room manager (`fastify.roomManager`) over the Redis presence store, and its lifecycle. */
+export default fp(async function roomManager (fastify) {
+  const { config, redis, log, spaces } = fastify
+  const presence = new RedisPresenceStore({
+    redis,
+    keys: redisKeys(config.KEY_PREFIX),
+    log,
+    serverId: config.serverId,
+    ttlSeconds: config.USER_STATE_TTL_S,
+    flushIntervalMs: config.POSITION_FLUSH_MS
+  })
+  const rooms = new RoomManager({
+    spaces,
+    presence,
+    log,
+    maxStep: config.MAX_STEP,
+    maxMovesPerS: config.MAX_MOVES_PER_S,
+    // PROTOCOL §5 asks for at least every STALE_USER_MS / 3; a quarter leaves room for a slow flush.
+    refreshIntervalMs: Math.max(1, Math.floor(config.STALE_USER_MS / 4))
+  })
+  const onReady = (): void => { void rooms.persistAll() }
+  redis.on('ready', onReady)
+  // Users become ghosts before their sockets close, and are flushed before Redis is let go.
+  fastify.addHook('preClose', async () => { rooms.shutdown() })
+  fastify.addHook('onClose', async () => {
+    redis.off('ready', onReady)
+    await rooms.close()
+  })
+  fastify.decorate('roomManager', rooms)
+}, { name: 'room-manager', dependencies: ['config', 'redis', 'spaces'] })

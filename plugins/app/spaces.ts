@@ -1,0 +1,46 @@
+import fp from 'fastify-plugin'
+import { redisKeys } from '../../src/keys.js'
+import type { SpaceDefinition } from '../../src/space.js'
+import { SpaceRegistry } from '../../src/space-registry.js'
+import { readSpacesFile } from '../../src/spaces-file.js'
+
+declare module 'fastify' {
+  interface FastifyInstance {
+    spaces: SpaceRegistry
+  }
+}
+
+/** The space every zero-config server offers, so that a newcomer has somewhere to go. */
+export const DEMO_SPACE: SpaceDefinition = {
+  id: 'lobby',
+  width: 24,
+  height: 16,
+  obstacles: [
+    { x: 5, y: 4, width: 4, height: 2 },
+    { x: 15, y: 4, width: 4, height: 2 },
+    { x: 10, y: 10, width: 4, height: 1 }
+  ]
+}
+
+/** Space definitions (`fastify.spaces`): loaded from Redis, then SPACES_FILE written over them. */
+export default fp(async function spaces (fastify) {
+  const { config, redis, log } = fastify
+  const registry = new SpaceRegistry({ redis, keys: redisKeys(config.KEY_PREFIX), log })
+  await registry.loadAll()
+  if (config.SPACES_FILE !== undefined) {
+    const definitions = readSpacesFile(config.SPACES_FILE)
+    for (const definition of definitions) await registry.put(definition)
+    log.info({ file: config.SPACES_FILE, count: definitions.length }, `Loaded ${definitions.length} spaces from ${config.SPACES_FILE}`)
+  }
+  if (config.devMode && registry.get(DEMO_SPACE.id) === undefined) {
+    await registry.put(DEMO_SPACE)
+    log.info({ spaceId: DEMO_SPACE.id }, `Development mode: space ${DEMO_SPACE.id} is ready`)
+  }
+  // Redis is additive: when it returns (perhaps empty), what this server holds is written back.
+  const onReady = (): void => {
+    registry.persistAll().catch((err: unknown) => log.warn({ err }, 'Could not write space definitions back to Redis'))
+  }
+  redis.on('ready', onReady)
+  fastify.addHook('onClose', async () => { redis.off('ready', onReady) })
+  fastify.decorate('spaces', registry)
+}, { name: 'spaces', dependencies: ['config', 'redis'] })

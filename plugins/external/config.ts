@@ -1,0 +1,25 @@
+import fp from 'fastify-plugin'
+import { loadConfig, type Config } from '../../src/config.js'
+
+export interface ConfigPluginOptions {
+  /** Configuration loaded already (by the server entry, to set up logging); else read from the environment. */
+  config?: Config
+}
+
+declare module 'fastify' {
+  interface FastifyInstance {
+    config: Config
+  }
+}
+
+/** Reads and validates the configuration once; everything else reaches it as `fastify.config`. */
+export default fp<ConfigPluginOptions>(async function config (fastify, options) {
+  const config = options.config ?? loadConfig()
+  fastify.decorate('config', config)
+  if (config.generated.length > 0) {
+    fastify.log.warn({ file: config.DEV_SECRETS_FILE },
+      `🔑 Generated ${config.generated.join(' and ')} for this machine (kept in ${config.DEV_SECRETS_FILE}); set them in the environment for anything but development`)
+    if (config.generated.includes('JWT_SECRET')) fastify.log.warn(`🔑 JWT_SECRET=${config.jwtKey}  (mint a token: npm run token -- --user alice)`)
+    if (config.generated.includes('ADMIN_TOKEN')) fastify.log.warn(`🔑 ADMIN_TOKEN=${config.adminToken}`)
+  }
+}, { name: 'config' })

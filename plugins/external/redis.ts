@@ -1,0 +1,52 @@
+import fastifyRedis from '@fastify/redis'
+import fp from 'fastify-plugin'
+import { Redis } from 'ioredis'
+
+/**
+ * The shared ioredis client, registered through @fastify/redis as `fastify.redis`.
+ *
+ * Commands fail fast (no offline queue, a command timeout) so that nothing ever waits on a Redis that
+ * is away, and the client keeps reconnecting in the background. Redis is additive: when it cannot be
+ * reached at start the server says so loudly and serves from memory.
+ */
+export default fp(async function redis (fastify) {
+  const { config, log } = fastify
+  const client = new Redis(config.REDIS_URL, {
+    lazyConnect: true,
+    enableOfflineQueue: false,
+    maxRetriesPerRequest: 1,
+    commandTimeout: config.REDIS_COMMAND_TIMEOUT_MS,
+    connectTimeout: config.REDIS_CONNECT_TIMEOUT_MS,
+    retryStrategy: (attempt) => Math.min(attempt * 200, 2000)
+  })
+  // Transitions are logged once each, not once per failed reconnect attempt.
+  let reachable: boolean | undefined
+  client.on('ready', () => {
+    if (reachable !== true) log.info({ url: redactUrl(config.REDIS_URL) }, '✅ All Redis connections established')
+    reachable = true
+  })
+  client.on('error', (err: Error) => {
+    if (reachable !== false) {
+      log.error({ err, url: redactUrl(config.REDIS_URL) },
+        `❌ Redis Client Error: ${err.message}. Serving from memory; presence is written back when Redis returns`)
+    }
+    reachable = false
+  })
+
+  await client.connect().catch(() => { /* reported by the 'error' listener; reconnection goes on */ })
+
+  if (client.status === 'ready') {
+    await fastify.register(fastifyRedis, { client, closeClient: false })
+  } else {
+    // @fastify/redis waits for 'ready' before letting the app boot; without Redis we boot anyway.
+    fastify.decorate('redis', client as never)
+  }
+  fastify.addHook('onClose', async () => {
+    if (client.status === 'ready') await client.quit().catch(() => client.disconnect())
+    else client.disconnect()
+  })
+}, { name: 'redis', dependencies: ['config'] })
+
+function redactUrl (url: string): string {
+  return url.replace(/\/\/([^@/]*)@/, '//***@')
+}

@@ -1,0 +1,38 @@
+/**
+ * Mints a test token signed with the server's JWT_SECRET (or the generated development secret):
+ *   npm run token -- --user alice [--name Alice] [--expires-in 3600]
+ */
+import { parseArgs } from 'node:util'
+import { createSigner } from 'fast-jwt'
+import { loadConfig } from '../src/config.js'
+
+const usage = 'usage: npm run token -- --user <userId> [--name <display name>] [--expires-in <seconds>]'
+
+export function mintToken (argv: string[], env: Record<string, unknown>): string {
+  const { values } = parseArgs({
+    args: argv,
+    options: {
+      user: { type: 'string' },
+      name: { type: 'string' },
+      'expires-in': { type: 'string' }
+    }
+  })
+  if (values.user === undefined || values.user === '') throw new Error(usage)
+  const config = loadConfig(env)
+  if (config.jwtAlgorithm !== 'HS256') {
+    throw new Error('JWT_PUBLIC_KEY is set: tokens are issued by whoever holds the private key, not by this command')
+  }
+  const expiresIn = values['expires-in'] === undefined ? undefined : Number(values['expires-in'])
+  if (expiresIn !== undefined && !(Number.isInteger(expiresIn) && expiresIn > 0)) throw new Error(usage)
+  const sign = createSigner({ key: config.jwtKey, algorithm: 'HS256', ...(expiresIn !== undefined ? { expiresIn: expiresIn * 1000 } : {}) })
+  return sign({ userId: values.user, ...(values.name !== undefined ? { username: values.name } : {}) })
+}
+
+if (import.meta.url === `file://${process.argv[1]}`) {
+  try {
+    process.stdout.write(mintToken(process.argv.slice(2), process.env) + '\n')
+  } catch (err) {
+    process.stderr.write(`${(err as Error).message}\n`)
+    process.exitCode = 1
+  }
+}

@@ -1,0 +1,142 @@
+import { createPublicKey, randomBytes, randomUUID } from 'node:crypto'
+import { readFileSync, writeFileSync } from 'node:fs'
+import { envSchema } from 'env-schema'
+import { Type, type Static } from 'typebox'
+import { DIALECTS } from './protocol.js'
+
+const Int = (defaultValue: number, minimum: number, maximum = Number.MAX_SAFE_INTEGER) =>
+  Type.Integer({ default: defaultValue, minimum, maximum })
+
+/** Every setting Plaza reads, with its default: PROTOCOL §8 plus Plaza's own. */
+export const EnvSchema = Type.Object({
+  PORT: Int(3000, 0, 65535),
+  HOST: Type.String({ default: '0.0.0.0' }),
+  LOG_LEVEL: Type.Union(
+    ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'].map((l) => Type.Literal(l)),
+    { default: 'info' }
+  ),
+  REDIS_URL: Type.String({ default: 'redis://127.0.0.1:6379' }),
+  REDIS_COMMAND_TIMEOUT_MS: Int(1000, 10),
+  REDIS_CONNECT_TIMEOUT_MS: Int(2000, 10),
+  KEY_PREFIX: Type.String({ default: '', maxLength: 128 }),
+  SERVER_ID: Type.Optional(Type.String({ minLength: 1, maxLength: 128 })),
+  JWT_SECRET: Type.Optional(Type.String({ minLength: 1 })),
+  JWT_PUBLIC_KEY: Type.Optional(Type.String({ minLength: 1 })),
+  JWT_MAX_AGE_S: Type.Optional(Type.Integer({ minimum: 1 })),
+  JWT_AUDIENCE: Type.Optional(Type.String({ minLength: 1 })),
+  JWT_ISSUER: Type.Optional(Type.String({ minLength: 1 })),
+  JWT_CLOCK_TOLERANCE_S: Int(5, 0, 300),
+  ADMIN_TOKEN: Type.Optional(Type.String({ minLength: 1 })),
+  DEV_SECRETS_FILE: Type.String({ default: '.plaza-dev.json' }),
+  WS_DIALECT: Type.Union(DIALECTS.map((d) => Type.Literal(d)), { default: 'plaza.v1' }),
+  SPACES_FILE: Type.Optional(Type.String({ minLength: 1 })),
+  USER_STATE_TTL_S: Int(3600, 1),
+  STALE_USER_MS: Int(300_000, 100),
+  CLEANUP_INTERVAL_MS: Int(30_000, 10),
+  POSITION_FLUSH_MS: Int(250, 1, 60_000),
+  PING_INTERVAL_MS: Int(30_000, 10),
+  MAX_STEP: Int(1, 1, 1_000),
+  MAX_MOVES_PER_S: Int(20, 1),
+  MAX_MESSAGES_PER_S: Int(100, 1),
+  MAX_MESSAGE_BYTES: Int(4096, 256, 1_048_576),
+  JOIN_TIMEOUT_MS: Int(10_000, 10)
+})
+
+export type Env = Static<typeof EnvSchema>
+
+export type JwtAlgorithm = 'HS256' | 'RS256' | 'ES256'
+
+/** What the rest of Plaza sees: validated env plus what is derived from it, once. */
+export interface Config extends Env {
+  serverId: string
+  /** No JWT key was configured: secrets were generated and the demo space is seeded. */
+  devMode: boolean
+  jwtKey: string
+  jwtAlgorithm: JwtAlgorithm
+  adminToken: string
+  /** Secrets this process made up, so that the server can print them once. */
+  generated: Array<'JWT_SECRET' | 'ADMIN_TOKEN'>
+}
+
+/**
+ * Reads and validates the environment (or `data`, for tests), fills defaults and derives the
+ * JWT settings. Throws with the offending variable named when a value is invalid.
+ */
+export function loadConfig (data: Record<string, unknown> = process.env): Config {
+  const env = envSchema<Env>({ schema: EnvSchema, data, dotenv: false })
+  if (env.JWT_SECRET !== undefined && env.JWT_PUBLIC_KEY !== undefined) {
+    throw new Error('Set JWT_SECRET (HS256) or JWT_PUBLIC_KEY (RS256/ES256), not both')
+  }
+  const devMode = env.JWT_SECRET === undefined && env.JWT_PUBLIC_KEY === undefined
+  const generated: Config['generated'] = []
+  const dev = devMode || env.ADMIN_TOKEN === undefined ? readDevSecrets(env.DEV_SECRETS_FILE) : {}
+
+  let jwtKey: string
+  let jwtAlgorithm: JwtAlgorithm = 'HS256'
+  if (env.JWT_PUBLIC_KEY !== undefined) {
+    jwtKey = env.JWT_PUBLIC_KEY.replaceAll('\\n', '\n')
+    jwtAlgorithm = algorithmOfPublicKey(jwtKey)
+  } else if (env.JWT_SECRET !== undefined) {
+    jwtKey = env.JWT_SECRET
+  } else {
+    jwtKey = dev.JWT_SECRET ?? randomBytes(32).toString('base64url')
+    if (dev.JWT_SECRET === undefined) generated.push('JWT_SECRET')
+  }
+  const adminToken = env.ADMIN_TOKEN ?? dev.ADMIN_TOKEN ?? randomBytes(24).toString('base64url')
+  if (env.ADMIN_TOKEN === undefined && dev.ADMIN_TOKEN === undefined) generated.push('ADMIN_TOKEN')
+
+  if (generated.length > 0) {
+    writeDevSecrets(env.DEV_SECRETS_FILE, {
+      ...dev,
+      ...(devMode ? { JWT_SECRET: jwtKey } : {}),
+      ADMIN_TOKEN: adminToken
+    })
+  }
+
+  return {
+    ...env,
+    serverId: env.SERVER_ID ?? randomUUID(),
+    devMode,
+    jwtKey,
+    jwtAlgorithm,
+    adminToken,
+    generated
+  }
+}
+
+interface DevSecrets { JWT_SECRET?: string, ADMIN_TOKEN?: string }
+
+/** Dev secrets persist in a git-ignored file so that restarts and `npm run token` agree. */
+export function readDevSecrets (file: string): DevSecrets {
+  try {
+    const parsed: unknown = JSON.parse(readFileSync(file, 'utf8'))
+    if (typeof parsed !== 'object' || parsed === null) return {}
+    const { JWT_SECRET, ADMIN_TOKEN } = parsed as Record<string, unknown>
+    return {
+      ...(typeof JWT_SECRET === 'string' && JWT_SECRET !== '' ? { JWT_SECRET } : {}),
+      ...(typeof ADMIN_TOKEN === 'string' && ADMIN_TOKEN !== '' ? { ADMIN_TOKEN } : {})
+    }
+  } catch {
+    return {}
+  }
+}
+
+function writeDevSecrets (file: string, secrets: DevSecrets): void {
+  try {
+    writeFileSync(file, JSON.stringify(secrets, null, 2) + '\n', { mode: 0o600 })
+  } catch {
+    // A read-only working directory only costs the reuse across restarts.
+  }
+}
+
+function algorithmOfPublicKey (pem: string): JwtAlgorithm {
+  let type: string | undefined
+  try {
+    type = createPublicKey(pem).asymmetricKeyType
+  } catch (err) {
+    throw new Error(`JWT_PUBLIC_KEY is not a readable PEM public key: ${(err as Error).message}`)
+  }
+  if (type === 'rsa') return 'RS256'
+  if (type === 'ec') return 'ES256'
+  throw new Error(`JWT_PUBLIC_KEY must be an RSA (RS256) or EC P-256 (ES256) key, not ${type}`)
+}

@@ -1,0 +1,219 @@
+import { randomUUID } from 'node:crypto'
+import { WebSocket, type RawData } from 'ws'
+import { codecs, type Codec } from './dialects/index.js'
+import type { DirectEvent } from './events.js'
+import type { Identity } from './identity.js'
+import type { Logger } from './logger.js'
+import { CloseCode, ErrorCode, parseClientMessage, type ClientMessage, type Dialect } from './protocol.js'
+import type { Member, Peer, RoomManager } from './room-manager.js'
+import { isSpaceId } from './space.js'
+
+export interface ConnectionOptions {
+  socket: WebSocket
+  dialect: Dialect
+  rooms: RoomManager
+  /** Verifies a join token; undefined when it names nobody or does not verify. */
+  authenticate: (token: unknown) => Identity | undefined
+  log: Logger
+  maxMessagesPerS: number
+  joinTimeoutMs: number
+}
+
+type State = 'idle' | 'joining' | 'joined' | 'closed'
+
+/** Close reasons are limited to 123 bytes by RFC 6455. */
+const closeReason = (message: string): string => Buffer.from(message).subarray(0, 123).toString()
+
+/**
+ * One WebSocket, from upgrade to close: turns frames into room-manager calls and enforces what is
+ * per connection (join first, message rate, join timeout, liveness). It never decides who the user
+ * is beyond what the token says.
+ */
+export class Connection implements Peer {
+  readonly connectionId = randomUUID()
+  readonly dialect: Dialect
+  readonly #socket: WebSocket
+  readonly #codec: Codec
+  readonly #rooms: RoomManager
+  readonly #authenticate: ConnectionOptions['authenticate']
+  readonly #log: Logger
+  readonly #maxMessagesPerS: number
+  readonly #joinTimeoutMs: number
+  #state: State = 'idle'
+  #member: Member | undefined
+  #everJoined = false
+  /** Frames that arrived while a join was being resolved, handled in order once it is. */
+  #backlog: string[] = []
+  #joinTimer: NodeJS.Timeout | undefined
+  #windowStart = 0
+  #messagesInWindow = 0
+  #alive = true
+
+  constructor (options: ConnectionOptions) {
+    this.#socket = options.socket
+    this.dialect = options.dialect
+    this.#codec = codecs[options.dialect]
+    this.#rooms = options.rooms
+    this.#authenticate = options.authenticate
+    this.#log = options.log
+    this.#maxMessagesPerS = options.maxMessagesPerS
+    this.#joinTimeoutMs = options.joinTimeoutMs
+    this.#socket.on('message', (data, isBinary) => this.#onFrame(data, isBinary))
+    this.#socket.on('pong', () => { this.#alive = true })
+    this.#socket.once('close', () => this.#onClose())
+    this.#armJoinTimeout()
+  }
+
+  get isOpen (): boolean {
+    return this.#state !== 'closed' && this.#socket.readyState === WebSocket.OPEN
+  }
+
+  send (frame: string): void {
+    if (this.#socket.readyState === WebSocket.OPEN) this.#socket.send(frame)
+  }
+
+  tell (event: DirectEvent): void {
+    const frame = this.#codec(event)
+    if (frame !== undefined) this.send(frame)
+  }
+
+  end (error: { code: ErrorCode, message: string, close: number }): void {
+    this.#member = undefined
+    this.#close(error.code, error.message, error.close)
+  }
+
+  /** Called by the liveness sweep: false (and the socket terminated) when the last ping went unanswered. */
+  checkAlive (): boolean {
+    if (!this.#alive) {
+      this.#socket.terminate()
+      return false
+    }
+    this.#alive = false
+    this.#socket.ping()
+    return true
+  }
+
+  #onFrame (data: RawData, isBinary: boolean): void {
+    if (this.#state === 'closed') return
+    this.#alive = true
+    const now = Date.now()
+    if (now - this.#windowStart >= 1000) {
+      this.#windowStart = now
+      this.#messagesInWindow = 0
+    }
+    if (++this.#messagesInWindow > this.#maxMessagesPerS) {
+      this.#close(ErrorCode.RateLimited, `more than ${this.#maxMessagesPerS} messages in a second`, CloseCode.TooManyMessages)
+      return
+    }
+    if (isBinary) {
+      this.#refuse(ErrorCode.InvalidMessage, 'binary frames are not accepted; send JSON text')
+      return
+    }
+    const text = Array.isArray(data) ? Buffer.concat(data).toString() : Buffer.from(data as Buffer).toString()
+    if (this.#state === 'joining') this.#backlog.push(text)
+    else this.#handle(text)
+  }
+
+  #handle (text: string): void {
+    const parsed = parseClientMessage(text)
+    if (!parsed.ok) {
+      this.#refuse(parsed.code, parsed.message)
+      return
+    }
+    const message = parsed.message
+    const member = this.#member
+    if (member === undefined) {
+      if (message.type === 'join') void this.#join(message)
+      else this.#refuse(ErrorCode.NotJoined, `"${message.type}" before "join"`)
+      return
+    }
+    switch (message.type) {
+      case 'move':
+        this.#rooms.move(member, message.x, message.y)
+        break
+      case 'leave':
+        this.#member = undefined
+        this.#state = 'idle'
+        this.#rooms.leave(member, this)
+        this.#armJoinTimeout()
+        break
+      case 'join':
+        this.#refuse(ErrorCode.AlreadyJoined, `already in space ${member.spaceId}; send "leave" first`)
+        break
+      case 'heartbeat':
+        this.tell({ kind: 'heartbeat', timestamp: message.timestamp, serverTime: Date.now() })
+        break
+      case 'heartbeat-response':
+        break
+    }
+  }
+
+  async #join (message: Extract<ClientMessage, { type: 'join' }>): Promise<void> {
+    const identity = this.#authenticate(message.token)
+    if (identity === undefined) {
+      this.#log.info({ connectionId: this.connectionId }, 'Refused a join: bad or expired token')
+      this.#close(ErrorCode.BadToken, 'bad or expired token', CloseCode.BadToken)
+      return
+    }
+    if (!isSpaceId(message.spaceId)) {
+      this.#close(ErrorCode.UnknownSpace, 'unknown space', CloseCode.UnknownSpace)
+      return
+    }
+    this.#state = 'joining'
+    let outcome: Awaited<ReturnType<RoomManager['join']>>
+    try {
+      outcome = await this.#rooms.join(this, identity, message.spaceId)
+    } catch (err) {
+      this.#log.error({ err, spaceId: message.spaceId, userId: identity.userId }, 'Join failed')
+      this.#socket.close(1011, 'internal error')
+      return
+    }
+    // A take-over or a close may have ended this connection while the join was being resolved.
+    if (outcome === 'gone' || (this.#state as State) === 'closed') return
+    if (outcome === 'unknown-space') {
+      this.#close(ErrorCode.UnknownSpace, `unknown space ${JSON.stringify(message.spaceId)}`, CloseCode.UnknownSpace)
+      return
+    }
+    this.#member = outcome
+    this.#state = 'joined'
+    this.#everJoined = true
+    clearTimeout(this.#joinTimer)
+    const backlog = this.#backlog
+    this.#backlog = []
+    for (const text of backlog) if (this.#state === 'joined') this.#handle(text)
+  }
+
+  /**
+   * A frame we will not act on. Before the first successful join it closes the socket (1008); after
+   * it, plaza.v1 is told why and the socket stays open (metaverse hears nothing).
+   */
+  #refuse (code: ErrorCode, message: string): void {
+    if (this.#everJoined) this.tell({ kind: 'error', code, message })
+    else this.#close(code, message, CloseCode.ProtocolViolation)
+  }
+
+  /** Tells the client why (plaza.v1) and closes; the close handler turns a member into a ghost. */
+  #close (code: ErrorCode, message: string, closeCode: number): void {
+    if (this.#state === 'closed') return
+    this.tell({ kind: 'error', code, message, close: closeCode })
+    this.#state = 'closed'
+    this.#socket.close(closeCode, closeReason(message))
+    this.#onClose()
+  }
+
+  #armJoinTimeout (): void {
+    clearTimeout(this.#joinTimer)
+    this.#joinTimer = setTimeout(() => {
+      if (this.#state === 'idle') this.#close(ErrorCode.NotJoined, `no "join" within ${this.#joinTimeoutMs} ms`, CloseCode.ProtocolViolation)
+    }, this.#joinTimeoutMs)
+  }
+
+  #onClose (): void {
+    this.#state = 'closed'
+    clearTimeout(this.#joinTimer)
+    this.#backlog = []
+    const member = this.#member
+    this.#member = undefined
+    if (member !== undefined) this.#rooms.drop(member, this)
+  }
+}

@@ -1,0 +1,32 @@
+import type { ServerEvent } from '../events.js'
+import type { Dialect } from '../protocol.js'
+import { encodeMetaverse } from './metaverse.js'
+import { encodePlazaV1 } from './plaza-v1.js'
+
+/** A dialect's codec: the wire frame for an event, or undefined when its clients are not told. */
+export type Codec = (event: ServerEvent) => string | undefined
+
+export const codecs: Record<Dialect, Codec> = {
+  'plaza.v1': encodePlazaV1,
+  metaverse: encodeMetaverse
+}
+
+/**
+ * One event on its way to many recipients: each dialect's frame is encoded at most once,
+ * however many connections speak it.
+ */
+export class Broadcast {
+  readonly #event: ServerEvent
+  readonly #frames = new Map<Dialect, string | undefined>()
+
+  constructor (event: ServerEvent) {
+    this.#event = event
+  }
+
+  frameFor (dialect: Dialect): string | undefined {
+    if (this.#frames.has(dialect)) return this.#frames.get(dialect)
+    const frame = codecs[dialect](this.#event)
+    this.#frames.set(dialect, frame)
+    return frame
+  }
+}

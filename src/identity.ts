@@ -1,0 +1,27 @@
+/** Who a connection is, from its verified token and nothing else. */
+export interface Identity {
+  userId: string
+  username: string
+}
+
+const MAX_ID_LENGTH = 256
+
+/**
+ * Reads the identity out of verified JWT claims: `userId` (string or number; `sub` where it is
+ * absent) and an optional `username` that falls back to the userId. 2d-metaverse backends issue
+ * `{userId, role}`, which reads as is. Returns undefined when the claims name nobody.
+ */
+export function identityFromClaims (claims: unknown): Identity | undefined {
+  if (typeof claims !== 'object' || claims === null) return undefined
+  const { userId, sub, username } = claims as Record<string, unknown>
+  const id = asId(userId) ?? asId(sub)
+  if (id === undefined) return undefined
+  const display = typeof username === 'string' && username.trim() !== '' ? username.slice(0, MAX_ID_LENGTH) : id
+  return { userId: id, username: display }
+}
+
+function asId (value: unknown): string | undefined {
+  if (typeof value === 'number' && Number.isFinite(value)) return String(value)
+  if (typeof value === 'string' && value !== '' && value.length <= MAX_ID_LENGTH) return value
+  return undefined
+}

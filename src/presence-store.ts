@@ -1,0 +1,232 @@
+import type { Redis } from 'ioredis'
+import type { RedisKeys } from './keys.js'
+import { isDebugEnabled, type Logger } from './logger.js'
+
+/** One user's presence in a space, as the room manager knows it. */
+export interface PresenceRecord {
+  readonly userId: string
+  readonly username: string
+  readonly x: number
+  readonly y: number
+  readonly connectionId: string
+  /** ms since epoch of the last move, refresh or drop. */
+  readonly lastUpdated: number
+  readonly connected: boolean
+}
+
+/** A presence entry read back from the store; `serverId` names the server that wrote it. */
+export interface StoredUser extends PresenceRecord {
+  serverId?: string
+}
+
+/**
+ * Where who-is-where outlives a connection. The room manager talks to this interface only; writes
+ * are queued and never awaited on the path of a move.
+ */
+export interface PresenceStore {
+  /** Everyone the store knows in a space, with this server's unflushed writes applied on top. */
+  readUsers: (spaceId: string) => Promise<{ users: StoredUser[], fromStore: boolean }>
+  /** Queues the record's state (read when the queue is flushed, so the latest position wins). */
+  save: (spaceId: string, record: PresenceRecord) => void
+  /** Queues the removal of a user from a space. */
+  remove: (spaceId: string, userId: string) => void
+  /** Writes what is queued now; true when everything queued reached the store. */
+  flush: () => Promise<boolean>
+  /** Forgets a whole space (its definition was deleted). */
+  removeSpace: (spaceId: string) => Promise<void>
+  close: () => Promise<void>
+}
+
+export interface RedisPresenceStoreOptions {
+  redis: Redis
+  keys: RedisKeys
+  log: Logger
+  serverId: string
+  ttlSeconds: number
+  flushIntervalMs: number
+}
+
+type PendingOps = Map<string, Map<string, PresenceRecord | null>>
+
+/**
+ * The design's `space:{spaceId}:users` hashes, written in coalesced pipelines: however often a user
+ * moves, one HSET per space per flush carries everyone's latest state, and the hash's expiry is
+ * refreshed with it. When Redis is away, queued writes wait (one per user, so the queue is bounded
+ * by the number of users) and go out when it is back.
+ */
+export class RedisPresenceStore implements PresenceStore {
+  readonly #redis: Redis
+  readonly #keys: RedisKeys
+  readonly #log: Logger
+  readonly #serverId: string
+  readonly #ttlSeconds: number
+  readonly #timer: NodeJS.Timeout
+  #pending: PendingOps = new Map()
+  #chain: Promise<boolean> = Promise.resolve(true)
+  #soon: Promise<boolean> | undefined
+  #failing = false
+
+  constructor (options: RedisPresenceStoreOptions) {
+    this.#redis = options.redis
+    this.#keys = options.keys
+    this.#log = options.log
+    this.#serverId = options.serverId
+    this.#ttlSeconds = options.ttlSeconds
+    this.#timer = setInterval(() => { void this.flush() }, options.flushIntervalMs).unref()
+  }
+
+  async readUsers (spaceId: string): Promise<{ users: StoredUser[], fromStore: boolean }> {
+    const byId = new Map<string, StoredUser>()
+    let fromStore = false
+    if (this.#redis.status === 'ready') {
+      try {
+        const hash = await this.#redis.hgetall(this.#keys.spaceUsers(spaceId))
+        for (const [userId, value] of Object.entries(hash)) {
+          const user = decodeEntry(userId, value)
+          if (user !== undefined) byId.set(userId, user)
+        }
+        fromStore = true
+        this.#log.info({ spaceId, count: byId.size }, `📖 [REDIS SPACE] Retrieved ${byId.size} users from space ${spaceId}`)
+      } catch (err) {
+        this.#log.warn({ err, spaceId }, `Could not read users of space ${spaceId} from Redis; using memory only`)
+      }
+    }
+    for (const [userId, record] of this.#pending.get(spaceId) ?? []) {
+      if (record === null) byId.delete(userId)
+      else byId.set(userId, { ...snapshot(record), serverId: this.#serverId })
+    }
+    return { users: [...byId.values()], fromStore }
+  }
+
+  save (spaceId: string, record: PresenceRecord): void {
+    this.#queue(spaceId).set(record.userId, record)
+  }
+
+  remove (spaceId: string, userId: string): void {
+    this.#queue(spaceId).set(userId, null)
+  }
+
+  /** Flushes on the next turn of the event loop, so that a burst of lifecycle writes shares one pipeline. */
+  flushSoon (): Promise<boolean> {
+    this.#soon ??= new Promise<void>((resolve) => setImmediate(resolve)).then(() => {
+      this.#soon = undefined
+      return this.flush()
+    })
+    return this.#soon
+  }
+
+  flush (): Promise<boolean> {
+    // Serialized, so that a failed batch can be put back under anything queued after it.
+    this.#chain = this.#chain.then(() => this.#flushOnce())
+    return this.#chain
+  }
+
+  async removeSpace (spaceId: string): Promise<void> {
+    this.#pending.delete(spaceId)
+    await this.#redis.del(this.#keys.spaceUsers(spaceId))
+  }
+
+  async close (): Promise<void> {
+    clearInterval(this.#timer)
+    await this.flush()
+  }
+
+  #queue (spaceId: string): Map<string, PresenceRecord | null> {
+    let ops = this.#pending.get(spaceId)
+    if (ops === undefined) {
+      ops = new Map()
+      this.#pending.set(spaceId, ops)
+    }
+    return ops
+  }
+
+  async #flushOnce (): Promise<boolean> {
+    if (this.#pending.size === 0) return true
+    if (this.#redis.status !== 'ready') return false
+    const batch = this.#pending
+    this.#pending = new Map()
+    const pipeline = this.#redis.pipeline()
+    const debug = isDebugEnabled(this.#log)
+    for (const [spaceId, ops] of batch) {
+      const key = this.#keys.spaceUsers(spaceId)
+      const fields: string[] = []
+      const removed: string[] = []
+      for (const [userId, record] of ops) {
+        if (record === null) {
+          removed.push(userId)
+          continue
+        }
+        fields.push(userId, this.#encode(record))
+        if (debug) {
+          this.#log.debug({ spaceId, userId, x: record.x, y: record.y },
+            `📍 [REDIS SPACE] Updated position for user ${userId} in space ${spaceId} to (${record.x}, ${record.y})`)
+        }
+      }
+      if (fields.length > 0) pipeline.hset(key, ...fields)
+      if (removed.length > 0) pipeline.hdel(key, ...removed)
+      pipeline.expire(key, this.#ttlSeconds)
+    }
+    try {
+      const results = await pipeline.exec()
+      const failed = results?.find(([err]) => err !== null)
+      if (failed !== undefined) throw failed[0] as Error
+      if (this.#failing) this.#log.info({}, '✅ [REDIS SPACE] Presence writes reach Redis again')
+      this.#failing = false
+      return true
+    } catch (err) {
+      this.#restore(batch)
+      if (!this.#failing) this.#log.warn({ err }, 'Presence writes to Redis failed; keeping them queued until Redis answers')
+      this.#failing = true
+      return false
+    }
+  }
+
+  /** Puts a failed batch back, under anything queued since (which is newer). */
+  #restore (batch: PendingOps): void {
+    for (const [spaceId, ops] of batch) {
+      const queue = this.#queue(spaceId)
+      for (const [userId, record] of ops) if (!queue.has(userId)) queue.set(userId, record)
+    }
+  }
+
+  #encode (record: PresenceRecord): string {
+    return JSON.stringify({
+      username: record.username,
+      x: record.x,
+      y: record.y,
+      connectionId: record.connectionId,
+      lastUpdated: record.lastUpdated,
+      connected: record.connected,
+      serverId: this.#serverId
+    })
+  }
+}
+
+function snapshot (record: PresenceRecord): PresenceRecord {
+  const { userId, username, x, y, connectionId, lastUpdated, connected } = record
+  return { userId, username, x, y, connectionId, lastUpdated, connected }
+}
+
+/** Reads one hash entry, tolerating what other writers (or older Plazas) may have left there. */
+export function decodeEntry (userId: string, value: string): StoredUser | undefined {
+  let entry: unknown
+  try {
+    entry = JSON.parse(value)
+  } catch {
+    return undefined
+  }
+  if (typeof entry !== 'object' || entry === null) return undefined
+  const e = entry as Record<string, unknown>
+  if (!Number.isSafeInteger(e.x) || !Number.isSafeInteger(e.y)) return undefined
+  return {
+    userId,
+    username: typeof e.username === 'string' ? e.username : userId,
+    x: e.x as number,
+    y: e.y as number,
+    connectionId: typeof e.connectionId === 'string' ? e.connectionId : '',
+    lastUpdated: typeof e.lastUpdated === 'number' ? e.lastUpdated : 0,
+    // PROTOCOL §6: an entry without `connected` counts as connected.
+    connected: e.connected !== false,
+    ...(typeof e.serverId === 'string' ? { serverId: e.serverId } : {})
+  }
+}

@@ -1,0 +1,122 @@
+/**
+ * The wire contract (shared/PROTOCOL.md) in one place: names, close codes, error codes, and the
+ * parser for what clients send. Clients we will never see rely on every string here.
+ */
+
+export const DIALECTS = ['plaza.v1', 'metaverse'] as const
+export type Dialect = typeof DIALECTS[number]
+
+export const CloseCode = {
+  GoingAway: 1001,
+  ProtocolViolation: 1008,
+  TooLarge: 1009,
+  BadToken: 4001,
+  UnknownSpace: 4004,
+  Replaced: 4009,
+  TooManyMessages: 4029
+} as const
+export type CloseCode = typeof CloseCode[keyof typeof CloseCode]
+
+export const ErrorCode = {
+  BadToken: 'bad-token',
+  UnknownSpace: 'unknown-space',
+  Replaced: 'replaced',
+  RateLimited: 'rate-limited',
+  NotJoined: 'not-joined',
+  AlreadyJoined: 'already-joined',
+  InvalidMessage: 'invalid-message',
+  UnknownType: 'unknown-type',
+  TooLarge: 'too-large'
+} as const
+export type ErrorCode = typeof ErrorCode[keyof typeof ErrorCode]
+
+/** Why a move was refused, in the order of precedence of PROTOCOL §3.1. */
+export const RejectReason = {
+  OutOfBounds: 'out-of-bounds',
+  NotAdjacent: 'not-adjacent',
+  Blocked: 'blocked',
+  RateLimited: 'rate-limited'
+} as const
+export type RejectReason = typeof RejectReason[keyof typeof RejectReason]
+
+export const ClientType = {
+  Join: 'join',
+  Move: 'move',
+  Leave: 'leave',
+  Heartbeat: 'heartbeat',
+  HeartbeatResponse: 'heartbeat-response'
+} as const
+
+export type ClientMessage =
+  | { type: 'join', spaceId: string, token: unknown }
+  | { type: 'move', x: number, y: number }
+  | { type: 'leave' }
+  | { type: 'heartbeat', timestamp: number }
+  | { type: 'heartbeat-response' }
+
+export type ParseResult =
+  | { ok: true, message: ClientMessage }
+  | { ok: false, code: typeof ErrorCode.InvalidMessage | typeof ErrorCode.UnknownType, message: string }
+
+const invalid = (message: string): ParseResult => ({ ok: false, code: ErrorCode.InvalidMessage, message })
+
+/**
+ * Turns one text frame into a client message, or says precisely what is wrong with it.
+ * Only the fields named by the protocol are read; anything else a client sends is ignored.
+ */
+export function parseClientMessage (text: string): ParseResult {
+  let frame: unknown
+  try {
+    frame = JSON.parse(text)
+  } catch {
+    return invalid('frame is not valid JSON')
+  }
+  if (!isObject(frame)) return invalid('frame must be a JSON object {"type", "payload"}')
+  const { type } = frame
+  if (typeof type !== 'string') return invalid('"type" must be a string')
+  const payload = frame.payload ?? {}
+  if (!isObject(payload)) return invalid('"payload" must be an object')
+
+  switch (type) {
+    case ClientType.Join: {
+      const { spaceId, token } = payload
+      if (typeof spaceId !== 'string') return invalid('join needs payload.spaceId as a string')
+      return { ok: true, message: { type, spaceId, token } }
+    }
+    case ClientType.Move: {
+      const { x, y } = payload
+      if (!Number.isSafeInteger(x) || !Number.isSafeInteger(y)) {
+        return invalid('move needs integer payload.x and payload.y')
+      }
+      return { ok: true, message: { type, x: x as number, y: y as number } }
+    }
+    case ClientType.Leave:
+      return { ok: true, message: { type } }
+    case ClientType.Heartbeat: {
+      const { timestamp } = payload
+      return { ok: true, message: { type, timestamp: typeof timestamp === 'number' && Number.isFinite(timestamp) ? timestamp : 0 } }
+    }
+    case ClientType.HeartbeatResponse:
+      return { ok: true, message: { type } }
+    default:
+      return { ok: false, code: ErrorCode.UnknownType, message: `unknown message type ${JSON.stringify(type.slice(0, 64))}` }
+  }
+}
+
+function isObject (value: unknown): value is Record<string, unknown> {
+  return typeof value === 'object' && value !== null && !Array.isArray(value)
+}
+
+/** A client's offered subprotocols, in the order offered. */
+export function offeredProtocols (header: string | string[] | undefined): string[] {
+  const joined = Array.isArray(header) ? header.join(',') : header ?? ''
+  return joined.split(',').map((p) => p.trim()).filter((p) => p !== '')
+}
+
+/** The first dialect the client offered that we speak; undefined when it offered none we know. */
+export function pickDialect (offered: Iterable<string>): Dialect | undefined {
+  for (const protocol of offered) {
+    if ((DIALECTS as readonly string[]).includes(protocol)) return protocol as Dialect
+  }
+  return undefined
+}

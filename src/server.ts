@@ -1,0 +1,17 @@
+import closeWithGrace from 'close-with-grace'
+import { buildApp } from './app.js'
+
+/** The entry point: build Plaza, listen, and close gracefully on SIGTERM/SIGINT. */
+const app = await buildApp()
+const { config } = app
+
+closeWithGrace({ delay: 10_000 }, async ({ signal, err }) => {
+  if (err !== undefined) app.log.error({ err }, 'Closing Plaza after an error')
+  else app.log.info({ signal }, 'Closing Plaza')
+  await app.close()
+})
+
+await app.listen({ port: config.PORT, host: config.HOST })
+if (config.devMode) {
+  app.log.info(`Try it: open ws://localhost:${config.PORT}/ws and send {"type":"join","payload":{"spaceId":"lobby","token":"<npm run token -- --user alice>"}}`)
+}
