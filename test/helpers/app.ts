@@ -1,0 +1,93 @@
+import { randomUUID } from 'node:crypto'
+import type { FastifyInstance } from 'fastify'
+import { Redis } from 'ioredis'
+import type { Test } from 'tap'
+import { buildApp } from '../../src/app.js'
+import type { SpaceDefinition } from '../../src/space.js'
+
+export const JWT_SECRET = 'plaza-test-secret'
+export const ADMIN_TOKEN = 'plaza-test-admin-token'
+export const REDIS_URL = 'redis://127.0.0.1:6379'
+
+export interface TestApp {
+  app: FastifyInstance
+  /** This test's KEY_PREFIX: every key it makes starts with it. */
+  prefix: string
+  /** ws://127.0.0.1:PORT */
+  wsBase: string
+  /** http://127.0.0.1:PORT */
+  httpBase: string
+  /** A Redis client of the test's own, for looking at what Plaza wrote. */
+  redis: Redis
+  token: (claims: Record<string, unknown>) => string
+  /** `space:{spaceId}:users` as parsed JSON entries. */
+  usersInRedis: (spaceId: string) => Promise<Record<string, Record<string, unknown>>>
+  defineSpace: (definition: Partial<SpaceDefinition> & { id: string }) => Promise<void>
+}
+
+export type Env = Record<string, string | number>
+
+/** The settings every test starts from: quiet, fast to shut down, isolated in Redis by a prefix. */
+export function testEnv (prefix: string, env: Env = {}): Env {
+  return { KEY_PREFIX: prefix, JWT_SECRET, ADMIN_TOKEN, REDIS_URL, LOG_LEVEL: 'silent', ...env }
+}
+
+/** A fresh key prefix, and a teardown that deletes every key under it. */
+export function isolate (t: Test): { prefix: string, redis: Redis } {
+  const prefix = `test:${randomUUID()}:`
+  const redis = new Redis(REDIS_URL)
+  t.teardown(async () => {
+    await deleteKeys(redis, prefix)
+    await redis.quit()
+  })
+  return { prefix, redis }
+}
+
+export async function deleteKeys (redis: Redis, prefix: string): Promise<void> {
+  let cursor = '0'
+  do {
+    const [next, keys] = await redis.scan(cursor, 'MATCH', `${prefix}*`, 'COUNT', 500)
+    if (keys.length > 0) await redis.del(...keys)
+    cursor = next
+  } while (cursor !== '0')
+}
+
+/** Starts Plaza on a free port against the real Redis; it is closed when the test ends. */
+export async function startApp (t: Test, env: Env = {}, shared?: { prefix: string, redis: Redis }): Promise<TestApp> {
+  const { prefix, redis } = shared ?? isolate(t)
+  const app = await buildApp(testEnv(prefix, env))
+  t.teardown(() => app.close())
+  await app.listen({ port: 0, host: '127.0.0.1' })
+  const address = app.server.address()
+  const port = typeof address === 'object' && address !== null ? address.port : 0
+  return {
+    app,
+    prefix,
+    redis,
+    wsBase: `ws://127.0.0.1:${port}`,
+    httpBase: `http://127.0.0.1:${port}`,
+    token: (claims) => app.jwt.sign(claims),
+    usersInRedis: async (spaceId) => {
+      const hash = await redis.hgetall(`${prefix}space:${spaceId}:users`)
+      return Object.fromEntries(Object.entries(hash).map(([k, v]) => [k, JSON.parse(v) as Record<string, unknown>]))
+    },
+    defineSpace: async ({ id, width = 10, height = 10, obstacles = [] }) => {
+      await app.spaces.put({ id, width, height, obstacles })
+    }
+  }
+}
+
+/** Polls until `check` holds (for state that settles asynchronously, like a Redis flush). */
+export async function eventually<T> (check: () => Promise<T> | T, { timeoutMs = 3000, intervalMs = 20 } = {}): Promise<T> {
+  const deadline = Date.now() + timeoutMs
+  let lastError: unknown
+  for (;;) {
+    try {
+      return await check()
+    } catch (err) {
+      lastError = err
+    }
+    if (Date.now() > deadline) throw lastError
+    await new Promise((resolve) => setTimeout(resolve, intervalMs))
+  }
+}

@@ -1,0 +1,103 @@
+import { WebSocket } from 'ws'
+
+export interface Frame {
+  type: string
+  payload: Record<string, unknown>
+}
+
+/**
+ * A real WebSocket client that records every frame in order, so that a test can assert exactly
+ * what arrived, and what did not.
+ */
+export class TestClient {
+  readonly socket: WebSocket
+  readonly received: Frame[] = []
+  readonly closed: Promise<{ code: number, reason: string }>
+  #cursor = 0
+  #waiters: Array<() => void> = []
+
+  private constructor (socket: WebSocket) {
+    this.socket = socket
+    socket.on('message', (data) => {
+      this.received.push(JSON.parse(data.toString()) as Frame)
+      this.#wake()
+    })
+    this.closed = new Promise((resolve) => {
+      socket.on('close', (code, reason) => {
+        resolve({ code, reason: reason.toString() })
+        this.#wake()
+      })
+    })
+    socket.on('error', () => { /* surfaced through `closed` */ })
+  }
+
+  static async connect (url: string, protocol?: string | string[], headers?: Record<string, string>): Promise<TestClient> {
+    const socket = new WebSocket(url, protocol, { headers })
+    const client = new TestClient(socket)
+    await new Promise<void>((resolve, reject) => {
+      socket.once('open', () => resolve())
+      socket.once('unexpected-response', (_req, res) => reject(new Error(`upgrade refused: ${res.statusCode}`)))
+      socket.once('error', reject)
+    })
+    return client
+  }
+
+  send (message: unknown): void {
+    this.socket.send(typeof message === 'string' ? message : JSON.stringify(message))
+  }
+
+  async join (spaceId: string, token: string): Promise<Frame['payload']> {
+    this.send({ type: 'join', payload: { spaceId, token } })
+    return (await this.next('space-joined')).payload
+  }
+
+  /** The next frame, which must be of `type` when one is given. */
+  async next (type?: string, timeoutMs = 2000): Promise<Frame> {
+    const deadline = Date.now() + timeoutMs
+    while (this.#cursor >= this.received.length) {
+      if (this.socket.readyState === WebSocket.CLOSED) throw new Error(`socket closed while waiting for ${type ?? 'a frame'}`)
+      const left = deadline - Date.now()
+      if (left <= 0) throw new Error(`no ${type ?? 'frame'} within ${timeoutMs} ms; received ${JSON.stringify(this.received)}`)
+      await new Promise<void>((resolve) => {
+        const timer = setTimeout(resolve, left)
+        this.#waiters.push(() => { clearTimeout(timer); resolve() })
+      })
+    }
+    const frame = this.received[this.#cursor++] as Frame
+    if (type !== undefined && frame.type !== type) throw new Error(`expected ${type}, got ${JSON.stringify(frame)}`)
+    return frame
+  }
+
+  /** Skips frames until one of `type` arrives. */
+  async waitFor (type: string, timeoutMs = 2000): Promise<Frame> {
+    const deadline = Date.now() + timeoutMs
+    for (;;) {
+      const frame = await this.next(undefined, Math.max(1, deadline - Date.now()))
+      if (frame.type === type) return frame
+    }
+  }
+
+  /** Resolves to the frames that arrived within `ms` and were not yet read (a test expects none). */
+  async unread (ms = 150): Promise<Frame[]> {
+    await new Promise((resolve) => setTimeout(resolve, ms))
+    const rest = this.received.slice(this.#cursor)
+    this.#cursor = this.received.length
+    return rest
+  }
+
+  async close (): Promise<void> {
+    if (this.socket.readyState !== WebSocket.CLOSED) this.socket.close()
+    await this.closed
+  }
+
+  #wake (): void {
+    const waiters = this.#waiters
+    this.#waiters = []
+    for (const wake of waiters) wake()
+  }
+}
+
+/** A tile next to (x, y) inside a width×height space with no obstacles around. */
+export function neighbour (x: number, y: number, width: number): { x: number, y: number } {
+  return x + 1 < width ? { x: x + 1, y } : { x: x - 1, y }
+}
