@@ -1,5 +1,5 @@
 import t from 'tap'
-import { eventually, startApp } from './helpers/app.js'
+import { settle, startApp } from './helpers/app.js'
 import { TestClient, neighbour } from './helpers/client.js'
 
 t.test('plaza.v1 and metaverse clients share a space and see each other join and move', async (t) => {
@@ -119,9 +119,8 @@ t.test('leave removes the user for everyone; the socket stays open and can join 
   bob.send({ type: 'leave', payload: {} })
   t.same((await alice.next('user-left')).payload, { userId: 'bob' })
   t.same((await carol.next('user-left')).payload, { userId: 'bob' })
-  await eventually(async () => {
-    t.same(Object.keys(await plaza.usersInRedis('one')).sort(), ['alice', 'carol'], 'gone from Redis too')
-  })
+  const inRedis = await settle(async () => Object.keys(await plaza.usersInRedis('one')).sort(), (ids) => ids.length === 2)
+  t.same(inRedis, ['alice', 'carol'], 'gone from Redis too')
 
   bob.send({ type: 'move', payload: { x: 1, y: 1 } })
   t.equal((await bob.next('error')).payload.code, 'not-joined', 'a move after leave is refused, the socket stays')

@@ -77,17 +77,15 @@ export async function startApp (t: Test, env: Env = {}, shared?: { prefix: strin
   }
 }
 
-/** Polls until `check` holds (for state that settles asynchronously, like a Redis flush). */
-export async function eventually<T> (check: () => Promise<T> | T, { timeoutMs = 3000, intervalMs = 20 } = {}): Promise<T> {
+/**
+ * Reads `read()` until `done(value)` holds or the time is up, and returns the last value read, for
+ * the test to assert on (for state that settles asynchronously, like a Redis flush).
+ */
+export async function settle<T> (read: () => Promise<T> | T, done: (value: T) => boolean, timeoutMs = 3000): Promise<T> {
   const deadline = Date.now() + timeoutMs
-  let lastError: unknown
   for (;;) {
-    try {
-      return await check()
-    } catch (err) {
-      lastError = err
-    }
-    if (Date.now() > deadline) throw lastError
-    await new Promise((resolve) => setTimeout(resolve, intervalMs))
+    const value = await read()
+    if (done(value) || Date.now() > deadline) return value
+    await new Promise((resolve) => setTimeout(resolve, 20))
   }
 }
