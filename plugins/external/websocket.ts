@@ -19,7 +19,7 @@ export default fp(async function websocket (fastify) {
       handleProtocols: (protocols) => pickDialect(protocols) ?? false
     },
     // Sockets close with 1001 (going away); the room manager has turned their users into ghosts.
-    preClose: async function () {
+    preClose: async () => {
       const server = fastify.websocketServer
       const closed = [...server.clients].map((client) => new Promise((resolve) => client.once('close', resolve)))
       for (const client of server.clients) client.close(CloseCode.GoingAway, 'server shutting down')
