@@ -17,16 +17,20 @@ export const codecs: Record<Dialect, Codec> = {
  */
 export class Broadcast {
   readonly #event: ServerEvent
-  readonly #frames = new Map<Dialect, string | undefined>()
+  // One slot per dialect, filled on first use; `null` means "not encoded yet".
+  #plaza: string | undefined | null = null
+  #metaverse: string | undefined | null = null
 
   constructor (event: ServerEvent) {
     this.#event = event
   }
 
   frameFor (dialect: Dialect): string | undefined {
-    if (this.#frames.has(dialect)) return this.#frames.get(dialect)
-    const frame = codecs[dialect](this.#event)
-    this.#frames.set(dialect, frame)
-    return frame
+    if (dialect === 'plaza.v1') {
+      if (this.#plaza === null) this.#plaza = codecs[dialect](this.#event)
+      return this.#plaza
+    }
+    if (this.#metaverse === null) this.#metaverse = codecs[dialect](this.#event)
+    return this.#metaverse
   }
 }
