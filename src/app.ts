@@ -55,8 +55,14 @@ export function serverOptions (config: Config): FastifyServerOptions {
 export async function buildApp (env?: Record<string, unknown>): Promise<FastifyInstance> {
   const loaded = loadConfig(env)
   const fastify = Fastify(serverOptions(loaded))
-  await fastify.register(app, { config: loaded })
-  await fastify.ready()
+  try {
+    await fastify.register(app, { config: loaded })
+    await fastify.ready()
+  } catch (err) {
+    // A failed start (a bad SPACES_FILE, say) must not leave the Redis connection open.
+    await fastify.close().catch(() => {})
+    throw err
+  }
   return fastify
 }
 

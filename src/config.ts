@@ -63,7 +63,8 @@ export interface Config extends Env {
  * JWT settings. Throws with the offending variable named when a value is invalid.
  */
 export function loadConfig (data: Record<string, unknown> = process.env): Config {
-  const env = envSchema<Env>({ schema: EnvSchema, data, dotenv: false })
+  // `data` is the whole environment: env-schema would otherwise merge process.env underneath it.
+  const env = envSchema<Env>({ schema: EnvSchema, data, env: false, dotenv: false })
   if (env.JWT_SECRET !== undefined && env.JWT_PUBLIC_KEY !== undefined) {
     throw new Error('Set JWT_SECRET (HS256) or JWT_PUBLIC_KEY (RS256/ES256), not both')
   }
@@ -130,13 +131,16 @@ function writeDevSecrets (file: string, secrets: DevSecrets): void {
 }
 
 function algorithmOfPublicKey (pem: string): JwtAlgorithm {
-  let type: string | undefined
+  let key: ReturnType<typeof createPublicKey>
   try {
-    type = createPublicKey(pem).asymmetricKeyType
+    key = createPublicKey(pem)
   } catch (err) {
     throw new Error(`JWT_PUBLIC_KEY is not a readable PEM public key: ${(err as Error).message}`)
   }
+  const type = key.asymmetricKeyType
   if (type === 'rsa') return 'RS256'
-  if (type === 'ec') return 'ES256'
-  throw new Error(`JWT_PUBLIC_KEY must be an RSA (RS256) or EC P-256 (ES256) key, not ${type}`)
+  // ES256 is ECDSA on P-256 only (RFC 7518): a key on another curve would verify nothing.
+  if (type === 'ec' && key.asymmetricKeyDetails?.namedCurve === 'prime256v1') return 'ES256'
+  const curve = key.asymmetricKeyDetails?.namedCurve
+  throw new Error(`JWT_PUBLIC_KEY must be an RSA (RS256) or EC P-256 (ES256) key, not ${type}${curve ? ` on ${curve}` : ''}`)
 }

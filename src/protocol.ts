@@ -74,6 +74,8 @@ export function parseClientMessage (text: string): ParseResult {
   if (!isObject(frame)) return invalid('frame must be a JSON object {"type", "payload"}')
   const { type } = frame
   if (typeof type !== 'string') return invalid('"type" must be a string')
+  // Its payload is "any" (PROTOCOL §2): accepted and ignored, whatever it is.
+  if (type === ClientType.HeartbeatResponse) return { ok: true, message: { type } }
   const payload = frame.payload ?? {}
   if (!isObject(payload)) return invalid('"payload" must be an object')
 
@@ -96,8 +98,6 @@ export function parseClientMessage (text: string): ParseResult {
       const { timestamp } = payload
       return { ok: true, message: { type, timestamp: typeof timestamp === 'number' && Number.isFinite(timestamp) ? timestamp : 0 } }
     }
-    case ClientType.HeartbeatResponse:
-      return { ok: true, message: { type } }
     default:
       return { ok: false, code: ErrorCode.UnknownType, message: `unknown message type ${JSON.stringify(type.slice(0, 64))}` }
   }

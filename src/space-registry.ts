@@ -80,7 +80,7 @@ export class SpaceRegistry {
   /** Every space, as Redis has them (with what only this server holds), sorted by id. */
   async list (): Promise<SpaceDefinition[]> {
     await this.loadAll()
-    return [...this.#cache.values()].map((s) => s.definition).sort((a, b) => a.id.localeCompare(b.id))
+    return [...this.#cache.values()].map((s) => s.definition).sort((a, b) => (a.id < b.id ? -1 : a.id > b.id ? 1 : 0))
   }
 
   /** Reads every definition from Redis into the cache. */

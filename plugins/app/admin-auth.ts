@@ -15,8 +15,8 @@ const digest = (value: string): Buffer => createHash('sha256').update(value).dig
 export default fp(async function adminAuth (fastify) {
   const expected = digest(fastify.config.adminToken)
   fastify.decorate('requireAdmin', async function requireAdmin (request: FastifyRequest, reply: FastifyReply) {
-    const header = request.headers.authorization ?? ''
-    const token = header.startsWith('Bearer ') ? header.slice(7).trim() : ''
+    const match = /^bearer\s+(\S+)\s*$/i.exec(request.headers.authorization ?? '')
+    const token = match?.[1] ?? ''
     // Hashing first makes the comparison constant-time whatever the length of what was sent.
     if (!timingSafeEqual(digest(token), expected) || token === '') {
       await reply.code(401).header('www-authenticate', 'Bearer').send({ statusCode: 401, error: 'Unauthorized', message: 'Unauthorized' })

@@ -32,15 +32,24 @@ export function testEnv (prefix: string, env: Env = {}): Env {
   return { KEY_PREFIX: prefix, JWT_SECRET, ADMIN_TOKEN, REDIS_URL, LOG_LEVEL: 'silent', ...env }
 }
 
-/** A fresh key prefix, and a teardown that deletes every key under it. */
-export function isolate (t: Test): { prefix: string, redis: Redis } {
+export interface Isolation {
+  prefix: string
+  redis: Redis
+  /** Run at teardown before the keys are deleted: apps close here, so that their last writes go too. */
+  closers: Array<() => Promise<unknown>>
+}
+
+/** A fresh key prefix, and a teardown that closes the apps using it, then deletes every key under it. */
+export function isolate (t: Test): Isolation {
   const prefix = `test:${randomUUID()}:`
   const redis = new Redis(REDIS_URL)
+  const closers: Isolation['closers'] = []
   t.teardown(async () => {
+    for (const close of closers) await close()
     await deleteKeys(redis, prefix)
     await redis.quit()
   })
-  return { prefix, redis }
+  return { prefix, redis, closers }
 }
 
 export async function deleteKeys (redis: Redis, prefix: string): Promise<void> {
@@ -53,10 +62,10 @@ export async function deleteKeys (redis: Redis, prefix: string): Promise<void> {
 }
 
 /** Starts Plaza on a free port against the real Redis; it is closed when the test ends. */
-export async function startApp (t: Test, env: Env = {}, shared?: { prefix: string, redis: Redis }): Promise<TestApp> {
-  const { prefix, redis } = shared ?? isolate(t)
+export async function startApp (t: Test, env: Env = {}, shared?: Isolation): Promise<TestApp> {
+  const { prefix, redis, closers } = shared ?? isolate(t)
   const app = await buildApp(testEnv(prefix, env))
-  t.teardown(() => app.close())
+  closers.push(() => app.close())
   await app.listen({ port: 0, host: '127.0.0.1' })
   const address = app.server.address()
   const port = typeof address === 'object' && address !== null ? address.port : 0
