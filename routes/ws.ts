@@ -50,7 +50,8 @@ export default async function wsRoutes (fastify: FastifyInstance): Promise<void>
       authenticate,
       log: request.log,
       maxMessagesPerS: config.MAX_MESSAGES_PER_S,
-      joinTimeoutMs: config.JOIN_TIMEOUT_MS
+      joinTimeoutMs: config.JOIN_TIMEOUT_MS,
+      counters: roomManager.counters
     })
     connections.add(connection)
     socket.once('close', () => connections.delete(connection))

@@ -2,13 +2,17 @@ import type { FastifyInstance, FastifyServerOptions } from 'fastify'
 import Fastify from 'fastify'
 import fp from 'fastify-plugin'
 import adminAuth from '../plugins/app/admin-auth.js'
+import cleanup from '../plugins/app/cleanup.js'
+import metrics from '../plugins/app/metrics.js'
 import roomManager from '../plugins/app/room-manager.js'
 import spaces from '../plugins/app/spaces.js'
 import config from '../plugins/external/config.js'
 import jwt from '../plugins/external/jwt.js'
 import redis from '../plugins/external/redis.js'
+import schedule from '../plugins/external/schedule.js'
 import websocket from '../plugins/external/websocket.js'
 import adminRoutes from '../routes/admin/index.js'
+import monitoringRoutes from '../routes/monitoring.js'
 import wsRoutes from '../routes/ws.js'
 import { loadConfig, type Config } from './config.js'
 
@@ -23,12 +27,16 @@ async function plaza (fastify: FastifyInstance, options: AppOptions): Promise<vo
   await fastify.register(redis)
   await fastify.register(jwt)
   await fastify.register(websocket)
+  await fastify.register(schedule)
 
   await fastify.register(spaces)
   await fastify.register(roomManager)
+  await fastify.register(metrics)
+  await fastify.register(cleanup)
   await fastify.register(adminAuth)
 
   await fastify.register(wsRoutes)
+  await fastify.register(monitoringRoutes)
   await fastify.register(adminRoutes, { prefix: '/admin' })
 }
 

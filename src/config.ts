@@ -39,7 +39,8 @@ export const EnvSchema = Type.Object({
   MAX_MOVES_PER_S: Int(20, 1),
   MAX_MESSAGES_PER_S: Int(100, 1),
   MAX_MESSAGE_BYTES: Int(4096, 256, 1_048_576),
-  JOIN_TIMEOUT_MS: Int(10_000, 10)
+  JOIN_TIMEOUT_MS: Int(10_000, 10),
+  METRICS_MAX_SPACES: Int(100, 0, 100_000)
 })
 
 export type Env = Static<typeof EnvSchema>

@@ -1,5 +1,6 @@
 import { randomUUID } from 'node:crypto'
 import { WebSocket, type RawData } from 'ws'
+import type { Counters } from './counters.js'
 import { codecs, type Codec } from './dialects/index.js'
 import type { DirectEvent } from './events.js'
 import type { Identity } from './identity.js'
@@ -17,6 +18,7 @@ export interface ConnectionOptions {
   log: Logger
   maxMessagesPerS: number
   joinTimeoutMs: number
+  counters: Counters
 }
 
 type State = 'idle' | 'joining' | 'joined' | 'closed'
@@ -39,6 +41,7 @@ export class Connection implements Peer {
   readonly #log: Logger
   readonly #maxMessagesPerS: number
   readonly #joinTimeoutMs: number
+  readonly #counters: Counters
   #state: State = 'idle'
   #member: Member | undefined
   #everJoined = false
@@ -58,6 +61,7 @@ export class Connection implements Peer {
     this.#log = options.log
     this.#maxMessagesPerS = options.maxMessagesPerS
     this.#joinTimeoutMs = options.joinTimeoutMs
+    this.#counters = options.counters
     this.#socket.on('message', (data, isBinary) => this.#onFrame(data, isBinary))
     this.#socket.on('pong', () => { this.#alive = true })
     this.#socket.once('close', () => this.#onClose())
@@ -69,7 +73,9 @@ export class Connection implements Peer {
   }
 
   send (frame: string): void {
-    if (this.#socket.readyState === WebSocket.OPEN) this.#socket.send(frame)
+    if (this.#socket.readyState !== WebSocket.OPEN) return
+    this.#socket.send(frame)
+    this.#counters.messagesOut++
   }
 
   tell (event: DirectEvent): void {
@@ -96,6 +102,7 @@ export class Connection implements Peer {
   #onFrame (data: RawData, isBinary: boolean): void {
     if (this.#state === 'closed') return
     this.#alive = true
+    this.#counters.messagesIn++
     const now = Date.now()
     if (now - this.#windowStart >= 1000) {
       this.#windowStart = now

@@ -1,6 +1,7 @@
 import type { Redis } from 'ioredis'
 import type { RedisKeys } from './keys.js'
 import { isDebugEnabled, type Logger } from './logger.js'
+import { indexMember } from './stale-sweeper.js'
 
 /** One user's presence in a space, as the room manager knows it. */
 export interface PresenceRecord {
@@ -19,6 +20,14 @@ export interface StoredUser extends PresenceRecord {
   serverId?: string
 }
 
+/** What the store knows across every server: users (ghosts counted apart), by space. */
+export interface Census {
+  totalUsers: number
+  connectedUsers: number
+  ghostUsers: number
+  spacesWithUsers: Array<{ spaceId: string, userCount: number, ghostCount: number }>
+}
+
 /**
  * Where who-is-where outlives a connection. The room manager talks to this interface only; writes
  * are queued and never awaited on the path of a move.
@@ -32,6 +41,8 @@ export interface PresenceStore {
   remove: (spaceId: string, userId: string) => void
   /** Writes what is queued now; true when everything queued reached the store. */
   flush: () => Promise<boolean>
+  /** Counts what the store holds, across every server. */
+  census: () => Promise<Census>
   /** Forgets a whole space (its definition was deleted). */
   removeSpace: (spaceId: string) => Promise<void>
   close: () => Promise<void>
@@ -121,9 +132,37 @@ export class RedisPresenceStore implements PresenceStore {
     return this.#chain
   }
 
+  async census (): Promise<Census> {
+    // Read from the sweep's indexes: one pass over every entry, whatever the number of spaces.
+    const [all, ghosts] = await Promise.all([
+      this.#redis.zrange(this.#keys.presenceIndex, '0', '-1'),
+      this.#redis.zrange(this.#keys.ghostIndex, '0', '-1')
+    ])
+    const bySpace = new Map<string, { spaceId: string, userCount: number, ghostCount: number }>()
+    const tally = (members: string[], field: 'userCount' | 'ghostCount'): void => {
+      for (const member of members) {
+        const spaceId = member.slice(0, member.indexOf(' '))
+        let entry = bySpace.get(spaceId)
+        if (entry === undefined) {
+          entry = { spaceId, userCount: 0, ghostCount: 0 }
+          bySpace.set(spaceId, entry)
+        }
+        entry[field]++
+      }
+    }
+    tally(all, 'userCount')
+    tally(ghosts, 'ghostCount')
+    const spacesWithUsers = [...bySpace.values()].sort((a, b) => (a.spaceId < b.spaceId ? -1 : 1))
+    return { totalUsers: all.length, connectedUsers: all.length - ghosts.length, ghostUsers: ghosts.length, spacesWithUsers }
+  }
+
   async removeSpace (spaceId: string): Promise<void> {
     this.#pending.delete(spaceId)
-    await this.#redis.del(this.#keys.spaceUsers(spaceId))
+    const key = this.#keys.spaceUsers(spaceId)
+    const members = (await this.#redis.hkeys(key)).map((userId) => indexMember(spaceId, userId))
+    const pipeline = this.#redis.pipeline().del(key)
+    if (members.length > 0) pipeline.zrem(this.#keys.presenceIndex, ...members).zrem(this.#keys.ghostIndex, ...members)
+    await pipeline.exec()
   }
 
   async close (): Promise<void> {
@@ -147,16 +186,26 @@ export class RedisPresenceStore implements PresenceStore {
     this.#pending = new Map()
     const pipeline = this.#redis.pipeline()
     const debug = isDebugEnabled(this.#log)
+    // The sweep's index follows every write: scored by lastUpdated, ghosts also in their own set.
+    const indexed: Array<number | string> = []
+    const unindexed: string[] = []
+    const ghosts: Array<number | string> = []
+    const live: string[] = []
     for (const [spaceId, ops] of batch) {
       const key = this.#keys.spaceUsers(spaceId)
       const fields: string[] = []
       const removed: string[] = []
       for (const [userId, record] of ops) {
+        const member = indexMember(spaceId, userId)
         if (record === null) {
           removed.push(userId)
+          unindexed.push(member)
           continue
         }
         fields.push(userId, this.#encode(record))
+        indexed.push(record.lastUpdated, member)
+        if (record.connected) live.push(member)
+        else ghosts.push(record.lastUpdated, member)
         if (debug) {
           this.#log.debug({ spaceId, userId, x: record.x, y: record.y },
             `📍 [REDIS SPACE] Updated position for user ${userId} in space ${spaceId} to (${record.x}, ${record.y})`)
@@ -166,6 +215,10 @@ export class RedisPresenceStore implements PresenceStore {
       if (removed.length > 0) pipeline.hdel(key, ...removed)
       pipeline.expire(key, this.#ttlSeconds)
     }
+    if (indexed.length > 0) pipeline.zadd(this.#keys.presenceIndex, ...indexed)
+    if (ghosts.length > 0) pipeline.zadd(this.#keys.ghostIndex, ...ghosts)
+    if (unindexed.length > 0) pipeline.zrem(this.#keys.presenceIndex, ...unindexed)
+    if (unindexed.length + live.length > 0) pipeline.zrem(this.#keys.ghostIndex, ...unindexed, ...live)
     try {
       const results = await pipeline.exec()
       const failed = results?.find(([err]) => err !== null)

@@ -1,11 +1,13 @@
+import { Counters } from './counters.js'
 import { Broadcast } from './dialects/index.js'
 import type { DirectEvent, RoomEvent, UserView } from './events.js'
 import type { Identity } from './identity.js'
 import type { Logger } from './logger.js'
-import type { PresenceRecord, PresenceStore, StoredUser } from './presence-store.js'
+import type { Census, PresenceRecord, PresenceStore, StoredUser } from './presence-store.js'
 import { CloseCode, ErrorCode, RejectReason, type Dialect } from './protocol.js'
 import type { Space } from './space.js'
 import type { SpaceRegistry } from './space-registry.js'
+import type { SweptUser } from './stale-sweeper.js'
 
 /** A connection as the room manager sees it: where frames go, and how it is ended. */
 export interface Peer {
@@ -54,6 +56,7 @@ export interface RoomManagerOptions {
   maxMovesPerS: number
   /** Connected users' `lastUpdated` is rewritten this often, so that they never look stale. */
   refreshIntervalMs: number
+  counters?: Counters
   random?: () => number
 }
 
@@ -80,6 +83,7 @@ export class RoomManager {
   readonly #maxMovesPerS: number
   readonly #random: () => number
   readonly #refreshTimer: NodeJS.Timeout
+  readonly counters: Counters
 
   constructor (options: RoomManagerOptions) {
     this.#spaces = options.spaces
@@ -88,6 +92,7 @@ export class RoomManager {
     this.#maxStep = options.maxStep
     this.#maxMovesPerS = options.maxMovesPerS
     this.#random = options.random ?? Math.random
+    this.counters = options.counters ?? new Counters()
     this.#refreshTimer = setInterval(() => this.refreshAll(), options.refreshIntervalMs).unref()
   }
 
@@ -117,6 +122,7 @@ export class RoomManager {
       replaced.end({ code: ErrorCode.Replaced, message: 'replaced by a newer connection of the same user', close: CloseCode.Replaced })
       member = existing
       resumed = true
+      this.counters.joins.takeover++
       this.#log.info({ spaceId, userId: identity.userId }, `🔁 [SPACE JOIN] ${identity.username} took over their avatar in space ${spaceId} from an older connection`)
     } else {
       const previous = stored.find((u) => u.userId === identity.userId)
@@ -124,6 +130,7 @@ export class RoomManager {
       const spawn = resumed && previous !== undefined ? previous : space.pickSpawn(this.#occupied(space, room, stored), this.#random)
       member = new Member(identity, spaceId, spawn.x, spawn.y, peer)
       room.set(member.userId, member)
+      this.counters.joins[resumed ? 'resume' : 'new']++
     }
 
     const users = this.#snapshot(room, stored, member.userId)
@@ -164,9 +171,11 @@ export class RoomManager {
     const overRate = ++member.movesInWindow > this.#maxMovesPerS
     const reason = space.judgeStep(member.x, member.y, x, y, this.#maxStep) ?? (overRate ? RejectReason.RateLimited : undefined)
     if (reason !== undefined) {
+      this.counters.moves[reason]++
       member.peer.tell({ kind: 'move-rejected', x: member.x, y: member.y, reason })
       return
     }
+    this.counters.moves.accepted++
     member.x = x
     member.y = y
     member.lastUpdated = now
@@ -180,6 +189,7 @@ export class RoomManager {
     if (!this.#release(member, peer)) return
     member.connected = false
     member.lastUpdated = Date.now()
+    this.counters.drops++
     this.#presence.save(member.spaceId, member)
     void this.#presence.flushSoon()
     this.#broadcast(this.#rooms.get(member.spaceId), { kind: 'dropped', userId: member.userId })
@@ -189,6 +199,7 @@ export class RoomManager {
   /** A deliberate leave: gone from memory and from the store. */
   leave (member: Member, peer: Peer): void {
     if (!this.#release(member, peer)) return
+    this.counters.leaves++
     this.#presence.remove(member.spaceId, member.userId)
     void this.#presence.flushSoon()
     this.#broadcast(this.#rooms.get(member.spaceId), { kind: 'left', userId: member.userId, wasConnected: true })
@@ -210,6 +221,24 @@ export class RoomManager {
       this.#log.warn({ err, spaceId }, `Could not remove the users of deleted space ${spaceId} from Redis`)
     })
     return existed || room !== undefined
+  }
+
+  /**
+   * Tells this server's users of what the stale sweep removed from Redis. A user connected here
+   * cannot really be stale (the sweep saw an entry our refresh had not reached): it is written back.
+   */
+  applySwept (swept: SweptUser[]): void {
+    for (const { spaceId, userId, wasConnected } of swept) {
+      this.counters.staleSwept++
+      const room = this.#rooms.get(spaceId)
+      const member = room?.get(userId)
+      if (member !== undefined) {
+        this.#presence.save(spaceId, member)
+        continue
+      }
+      this.#broadcast(room, { kind: 'left', userId, wasConnected })
+    }
+    void this.#presence.flushSoon()
   }
 
   /** Rewrites every connected user's state, refreshing `lastUpdated`. */
@@ -254,6 +283,11 @@ export class RoomManager {
       totalUsers: spacesWithUsers.reduce((sum, s) => sum + s.userCount, 0),
       spacesWithUsers
     }
+  }
+
+  /** What Redis knows across every server; rejects when Redis does not answer. */
+  census (): Promise<Census> {
+    return this.#presence.census()
   }
 
   async close (): Promise<void> {

@@ -1,8 +1,10 @@
 import type { FastifyInstance } from 'fastify'
+import monitoringRoutes from './monitoring.js'
 import spaceRoutes from './spaces.js'
 
 /** Operator routes under /admin, all behind the admin token. */
 export default async function adminRoutes (fastify: FastifyInstance): Promise<void> {
   fastify.addHook('onRequest', fastify.requireAdmin)
   await fastify.register(spaceRoutes)
+  await fastify.register(monitoringRoutes)
 }

@@ -1,0 +1,24 @@
+import fp from 'fastify-plugin'
+import { redisLatencyMs } from '../../src/health.js'
+import { createMetrics, type Metrics } from '../../src/metrics.js'
+
+declare module 'fastify' {
+  interface FastifyInstance {
+    metrics: Metrics
+  }
+}
+
+/** How long a health check or a scrape waits for Redis before calling it down. */
+export const REDIS_PROBE_TIMEOUT_MS = 800
+
+/** Prometheus metrics (`fastify.metrics`), read from the room manager and Redis at scrape time. */
+export default fp(async function metrics (fastify) {
+  const { config, redis, roomManager } = fastify
+  fastify.decorate('metrics', createMetrics({
+    counters: roomManager.counters,
+    localStats: () => roomManager.stats(),
+    census: () => roomManager.census(),
+    redisLatencyMs: () => redisLatencyMs(redis, REDIS_PROBE_TIMEOUT_MS),
+    maxSpaceLabels: config.METRICS_MAX_SPACES
+  }))
+}, { name: 'metrics', dependencies: ['config', 'redis', 'room-manager'] })
