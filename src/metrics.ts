@@ -95,12 +95,12 @@ export function createMetrics (sources: MetricsSources) {
   }
   new Gauge({
     name: 'plaza_redis_latency_seconds',
-    help: 'Round trip of a Redis PING at scrape time (absent when Redis did not answer)',
+    help: 'Round trip of a Redis PING at scrape time (NaN when Redis did not answer)',
     registers,
     async collect () {
       const ms = await ping()
-      this.reset()
-      if (ms !== null) this.set(ms / 1000)
+      // A gauge without labels cannot be absent; NaN keeps a down Redis from reading as 0 s.
+      this.set(ms === null ? Number.NaN : ms / 1000)
     }
   })
   new Gauge({
