@@ -3,6 +3,7 @@ import Fastify from 'fastify'
 import fp from 'fastify-plugin'
 import adminAuth from '../plugins/app/admin-auth.js'
 import cleanup from '../plugins/app/cleanup.js'
+import cluster from '../plugins/app/cluster.js'
 import metrics from '../plugins/app/metrics.js'
 import roomManager from '../plugins/app/room-manager.js'
 import spaces from '../plugins/app/spaces.js'
@@ -33,6 +34,7 @@ async function plaza (fastify: FastifyInstance, options: AppOptions): Promise<vo
   await fastify.register(roomManager)
   await fastify.register(metrics)
   await fastify.register(cleanup)
+  await fastify.register(cluster)
   await fastify.register(adminAuth)
 
   await fastify.register(wsRoutes)

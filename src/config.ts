@@ -40,7 +40,9 @@ export const EnvSchema = Type.Object({
   MAX_MESSAGES_PER_S: Int(100, 1),
   MAX_MESSAGE_BYTES: Int(4096, 256, 1_048_576),
   JOIN_TIMEOUT_MS: Int(10_000, 10),
-  METRICS_MAX_SPACES: Int(100, 0, 100_000)
+  METRICS_MAX_SPACES: Int(100, 0, 100_000),
+  SERVER_HEARTBEAT_MS: Int(2000, 10),
+  SERVER_DEAD_AFTER_MS: Int(6000, 30)
 })
 
 export type Env = Static<typeof EnvSchema>

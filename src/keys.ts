@@ -3,6 +3,7 @@
  * (`space:{spaceId}:users`); the rest is Plaza's own (README, "Redis layout").
  */
 export function redisKeys (prefix: string) {
+  const spaceChannelPrefix = `${prefix}plaza:space:`
   return {
     prefix,
     /** Hash: field userId, value JSON {username, x, y, connectionId, lastUpdated, connected, serverId}. */
@@ -12,7 +13,16 @@ export function redisKeys (prefix: string) {
     /** Sorted set: every users-hash entry as "spaceId userId", scored by its lastUpdated (the sweep's index). */
     presenceIndex: `${prefix}plaza:presence`,
     /** Sorted set: the entries of the index that are ghosts (connected: false), for cluster counts. */
-    ghostIndex: `${prefix}plaza:ghosts`
+    ghostIndex: `${prefix}plaza:ghosts`,
+    /** Sorted set: live servers, scored by their last heartbeat (ms). */
+    servers: `${prefix}plaza:servers`,
+    /** Set: the "spaceId userId" entries a server holds connected, for when it dies. */
+    serverUsers: (serverId: string) => `${prefix}plaza:server:${serverId}:users`,
+    /** Pub/Sub channel of one space's events between servers. */
+    spaceChannel: (spaceId: string) => `${spaceChannelPrefix}${spaceId}`,
+    spaceOfChannel: (channel: string) => channel.startsWith(spaceChannelPrefix) ? channel.slice(spaceChannelPrefix.length) : undefined,
+    /** Pub/Sub channel of deployment-wide events (space definitions). */
+    controlChannel: `${prefix}plaza:control`
   }
 }
 

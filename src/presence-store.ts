@@ -57,7 +57,10 @@ export interface RedisPresenceStoreOptions {
   flushIntervalMs: number
 }
 
-type PendingOps = Map<string, Map<string, PresenceRecord | null>>
+/** Queued per user: the record to write, null to remove the entry, RELEASED to let go of it unwritten. */
+const RELEASED = 'released'
+type PendingOp = PresenceRecord | null | typeof RELEASED
+type PendingOps = Map<string, Map<string, PendingOp>>
 
 /**
  * The design's `space:{spaceId}:users` hashes, written in coalesced pipelines: however often a user
@@ -73,6 +76,8 @@ export class RedisPresenceStore implements PresenceStore {
   readonly #ttlSeconds: number
   readonly #timer: NodeJS.Timeout
   #pending: PendingOps = new Map()
+  /** Entries this server holds connected and has listed in its users set (`plaza:server:{id}:users`). */
+  readonly #owned = new Set<string>()
   #chain: Promise<boolean> = Promise.resolve(true)
   #soon: Promise<boolean> | undefined
   #failing = false
@@ -104,7 +109,7 @@ export class RedisPresenceStore implements PresenceStore {
     }
     for (const [userId, record] of this.#pending.get(spaceId) ?? []) {
       if (record === null) byId.delete(userId)
-      else byId.set(userId, { ...snapshot(record), serverId: this.#serverId })
+      else if (record !== RELEASED) byId.set(userId, { ...snapshot(record), serverId: this.#serverId })
     }
     return { users: [...byId.values()], fromStore }
   }
@@ -115,6 +120,16 @@ export class RedisPresenceStore implements PresenceStore {
 
   remove (spaceId: string, userId: string): void {
     this.#queue(spaceId).set(userId, null)
+  }
+
+  /** Another server took the user over: nothing more is written for them from here. */
+  release (spaceId: string, userId: string): void {
+    this.#queue(spaceId).set(userId, RELEASED)
+  }
+
+  /** After this server was given up for dead: claim every user it writes again. */
+  reclaim (): void {
+    this.#owned.clear()
   }
 
   /** Flushes on the next turn of the event loop, so that a burst of lifecycle writes shares one pipeline. */
@@ -170,7 +185,7 @@ export class RedisPresenceStore implements PresenceStore {
     await this.flush()
   }
 
-  #queue (spaceId: string): Map<string, PresenceRecord | null> {
+  #queue (spaceId: string): Map<string, PendingOp> {
     let ops = this.#pending.get(spaceId)
     if (ops === undefined) {
       ops = new Map()
@@ -190,13 +205,22 @@ export class RedisPresenceStore implements PresenceStore {
     const indexed: Array<number | string> = []
     const unindexed: string[] = []
     const ghosts: Array<number | string> = []
-    const live: string[] = []
+    // Ownership changes only: a user who keeps moving costs nothing here.
+    const claimed: string[] = []
+    const disowned: string[] = []
     for (const [spaceId, ops] of batch) {
       const key = this.#keys.spaceUsers(spaceId)
       const fields: string[] = []
       const removed: string[] = []
       for (const [userId, record] of ops) {
         const member = indexMember(spaceId, userId)
+        const owned = this.#owned.has(member)
+        if (record === null || record === RELEASED || !record.connected) {
+          if (owned) disowned.push(member)
+        } else if (!owned) {
+          claimed.push(member)
+        }
+        if (record === RELEASED) continue
         if (record === null) {
           removed.push(userId)
           unindexed.push(member)
@@ -204,8 +228,7 @@ export class RedisPresenceStore implements PresenceStore {
         }
         fields.push(userId, this.#encode(record))
         indexed.push(record.lastUpdated, member)
-        if (record.connected) live.push(member)
-        else ghosts.push(record.lastUpdated, member)
+        if (!record.connected) ghosts.push(record.lastUpdated, member)
         if (debug) {
           this.#log.debug({ spaceId, userId, x: record.x, y: record.y },
             `📍 [REDIS SPACE] Updated position for user ${userId} in space ${spaceId} to (${record.x}, ${record.y})`)
@@ -218,11 +241,16 @@ export class RedisPresenceStore implements PresenceStore {
     if (indexed.length > 0) pipeline.zadd(this.#keys.presenceIndex, ...indexed)
     if (ghosts.length > 0) pipeline.zadd(this.#keys.ghostIndex, ...ghosts)
     if (unindexed.length > 0) pipeline.zrem(this.#keys.presenceIndex, ...unindexed)
-    if (unindexed.length + live.length > 0) pipeline.zrem(this.#keys.ghostIndex, ...unindexed, ...live)
+    if (unindexed.length + claimed.length > 0) pipeline.zrem(this.#keys.ghostIndex, ...unindexed, ...claimed)
+    const serverUsers = this.#keys.serverUsers(this.#serverId)
+    if (claimed.length > 0) pipeline.sadd(serverUsers, ...claimed)
+    if (disowned.length > 0) pipeline.srem(serverUsers, ...disowned)
     try {
       const results = await pipeline.exec()
       const failed = results?.find(([err]) => err !== null)
       if (failed !== undefined) throw failed[0] as Error
+      for (const member of claimed) this.#owned.add(member)
+      for (const member of disowned) this.#owned.delete(member)
       if (this.#failing) this.#log.info({}, '✅ [REDIS SPACE] Presence writes reach Redis again')
       this.#failing = false
       return true

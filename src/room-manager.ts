@@ -5,9 +5,10 @@ import type { Identity } from './identity.js'
 import type { Logger } from './logger.js'
 import type { Census, PresenceRecord, PresenceStore, StoredUser } from './presence-store.js'
 import { CloseCode, ErrorCode, RejectReason, type Dialect } from './protocol.js'
-import type { Space } from './space.js'
+import type { Space, SpaceDefinition } from './space.js'
 import type { SpaceRegistry } from './space-registry.js'
 import type { SweptUser } from './stale-sweeper.js'
+import type { BusEvent, ControlEvent, RosterEntry } from './cluster-bus.js'
 
 /** A connection as the room manager sees it: where frames go, and how it is ended. */
 export interface Peer {
@@ -48,9 +49,34 @@ export class Member implements PresenceRecord {
   }
 }
 
+/**
+ * The other servers, as the room manager needs them: a space's channel entered while this server
+ * has users there, events published to it, deployment-wide events. A lone server uses LOCAL_ONLY.
+ */
+export interface ClusterLink {
+  enter: (spaceId: string) => Promise<void>
+  exit: (spaceId: string) => void
+  publish: (spaceId: string, event: BusEvent) => void
+  publishControl: (event: ControlEvent) => Promise<unknown>
+}
+
+export const LOCAL_ONLY: ClusterLink = {
+  enter: async () => {},
+  exit: () => {},
+  publish: () => {},
+  publishControl: async () => {}
+}
+
+/** A user connected to another server, in a space this server has users in. */
+interface RemoteUser extends RosterEntry {
+  serverId: string
+}
+
 export interface RoomManagerOptions {
   spaces: SpaceRegistry
-  presence: PresenceStore & { flushSoon: () => Promise<boolean> }
+  presence: PresenceStore & { flushSoon: () => Promise<boolean>, release: (spaceId: string, userId: string) => void, reclaim: () => void }
+  cluster?: ClusterLink
+  serverId: string
   log: Logger
   maxStep: number
   maxMovesPerS: number
@@ -69,15 +95,20 @@ export interface Stats {
 }
 
 /**
- * Who is where, on this server. Memory is authoritative for this server's connections and every
- * move is judged and broadcast from it; the presence store is told afterwards and never awaited on
- * a move. Each lifecycle change (join, take-over, move, drop, leave) is synchronous once its inputs
- * are read, so no two of them interleave.
+ * Who is where. Memory is authoritative for this server's connections and every move is judged
+ * and broadcast from it; the presence store is told afterwards and never awaited on a move. Users
+ * of other servers are known from their events (the cluster link) while this server has users in
+ * their space. Each lifecycle change is synchronous once its inputs are read, so none interleave.
  */
 export class RoomManager {
   readonly #rooms = new Map<string, Map<string, Member>>()
+  readonly #remote = new Map<string, Map<string, RemoteUser>>()
+  /** Joins under way per space: a space's channel is kept while one is. */
+  readonly #joining = new Map<string, number>()
   readonly #spaces: SpaceRegistry
   readonly #presence: RoomManagerOptions['presence']
+  readonly #cluster: ClusterLink
+  readonly #serverId: string
   readonly #log: Logger
   readonly #maxStep: number
   readonly #maxMovesPerS: number
@@ -88,6 +119,8 @@ export class RoomManager {
   constructor (options: RoomManagerOptions) {
     this.#spaces = options.spaces
     this.#presence = options.presence
+    this.#cluster = options.cluster ?? LOCAL_ONLY
+    this.#serverId = options.serverId
     this.#log = options.log
     this.#maxStep = options.maxStep
     this.#maxMovesPerS = options.maxMovesPerS
@@ -97,23 +130,46 @@ export class RoomManager {
   }
 
   /**
-   * Puts a verified user into a space: a take-over when the user is connected here already, a
-   * resume when the store still has them (a ghost), a fresh spawn otherwise. The peer is sent its
-   * `welcome`; everyone else is told unless it was a take-over.
+   * Puts a verified user into a space: a take-over when the user is connected already (here or on
+   * another server), a resume when the store still has them (a ghost), a fresh spawn otherwise. The
+   * peer is sent its `welcome`; everyone else is told unless it was a take-over.
    */
   async join (peer: Peer, identity: Identity, spaceId: string): Promise<JoinOutcome> {
-    const resolved = await this.#spaces.resolve(spaceId)
-    if (resolved === undefined) return 'unknown-space'
-    const { users: stored, fromStore } = await this.#presence.readUsers(spaceId)
-    // Everything below is synchronous: it sees one consistent room.
-    const space = this.#spaces.get(spaceId)
-    if (space === undefined) return 'unknown-space'
-    if (!peer.isOpen) return 'gone'
+    this.#joining.set(spaceId, (this.#joining.get(spaceId) ?? 0) + 1)
+    try {
+      const resolved = await this.#spaces.resolve(spaceId)
+      if (resolved === undefined) return 'unknown-space'
+      // Subscribed before reading the store, so that no event falls between the two.
+      await this.#cluster.enter(spaceId)
+      const { users: stored, fromStore } = await this.#presence.readUsers(spaceId)
+      // Everything below is synchronous: it sees one consistent room.
+      const space = this.#spaces.get(spaceId)
+      if (space === undefined) return 'unknown-space'
+      if (!peer.isOpen) return 'gone'
+      return this.#admit(peer, identity, space, stored, fromStore)
+    } finally {
+      const joining = (this.#joining.get(spaceId) ?? 1) - 1
+      if (joining === 0) this.#joining.delete(spaceId)
+      else this.#joining.set(spaceId, joining)
+      this.#exitIfEmpty(spaceId)
+    }
+  }
 
+  #admit (peer: Peer, identity: Identity, space: Space, stored: StoredUser[], fromStore: boolean): Member {
+    const spaceId = space.id
     const room = this.#room(spaceId)
+    const remote = this.#remoteUsers(spaceId)
+    // Entries other servers hold connected, which this server has not heard of yet.
+    for (const u of stored) {
+      if (u.connected && u.serverId !== undefined && u.serverId !== this.#serverId && !room.has(u.userId) && !remote.has(u.userId)) {
+        remote.set(u.userId, { userId: u.userId, username: u.username, x: u.x, y: u.y, serverId: u.serverId })
+      }
+    }
     const existing = room.get(identity.userId)
+    const elsewhere = remote.get(identity.userId)
     let member: Member
     let resumed: boolean
+    let announce = true
     if (existing !== undefined) {
       const replaced = existing.peer
       existing.peer = peer
@@ -122,18 +178,29 @@ export class RoomManager {
       replaced.end({ code: ErrorCode.Replaced, message: 'replaced by a newer connection of the same user', close: CloseCode.Replaced })
       member = existing
       resumed = true
+      announce = false
       this.counters.joins.takeover++
       this.#log.info({ spaceId, userId: identity.userId }, `🔁 [SPACE JOIN] ${identity.username} took over their avatar in space ${spaceId} from an older connection`)
+    } else if (elsewhere !== undefined) {
+      // Connected to another server: the avatar moves here where it stands, and that server lets go.
+      remote.delete(identity.userId)
+      member = new Member(identity, spaceId, elsewhere.x, elsewhere.y, peer)
+      room.set(member.userId, member)
+      resumed = true
+      announce = false
+      this.counters.joins.takeover++
+      this.#cluster.publish(spaceId, { kind: 'takeover', userId: member.userId, by: this.#serverId })
+      this.#log.info({ spaceId, userId: identity.userId, from: elsewhere.serverId }, `🔁 [SPACE JOIN] ${identity.username} took over their avatar in space ${spaceId} from server ${elsewhere.serverId}`)
     } else {
       const previous = stored.find((u) => u.userId === identity.userId)
       resumed = previous !== undefined && space.isWalkable(previous.x, previous.y)
-      const spawn = resumed && previous !== undefined ? previous : space.pickSpawn(this.#occupied(space, room, stored), this.#random)
+      const spawn = resumed && previous !== undefined ? previous : space.pickSpawn(this.#occupied(space, room, remote, stored), this.#random)
       member = new Member(identity, spaceId, spawn.x, spawn.y, peer)
       room.set(member.userId, member)
       this.counters.joins[resumed ? 'resume' : 'new']++
     }
 
-    const users = this.#snapshot(room, stored, member.userId)
+    const users = this.#snapshot(room, remote, stored, member.userId)
     peer.tell({
       kind: 'welcome',
       userId: member.userId,
@@ -142,10 +209,12 @@ export class RoomManager {
       resumed,
       space: space.definition
     })
-    if (existing === undefined) {
-      this.#broadcast(room, { kind: 'joined', userId: member.userId, username: member.username, x: member.x, y: member.y }, member)
+    if (announce) {
+      const joined = { kind: 'joined', userId: member.userId, username: member.username, x: member.x, y: member.y } as const
+      this.#broadcast(room, joined, member)
+      this.#cluster.publish(spaceId, joined)
     }
-    const fromMemory = room.size - 1
+    const fromMemory = room.size - 1 + remote.size
     this.#log.info({ spaceId, userId: member.userId, count: users.length, fromMemory, fromRedis: fromStore ? stored.length : 0 },
       `📊 [SPACE JOIN] Sending ${users.length} users to ${member.username}: ${fromMemory} from memory, ${fromStore ? stored.length : 0} from Redis`)
 
@@ -179,8 +248,9 @@ export class RoomManager {
     member.x = x
     member.y = y
     member.lastUpdated = now
-    const room = this.#rooms.get(member.spaceId)
-    if (room !== undefined) this.#broadcast(room, { kind: 'moved', userId: member.userId, x, y }, member)
+    const event = { kind: 'moved', userId: member.userId, x, y } as const
+    this.#broadcast(this.#rooms.get(member.spaceId), event, member)
+    this.#cluster.publish(member.spaceId, event)
     this.#presence.save(member.spaceId, member)
   }
 
@@ -192,7 +262,8 @@ export class RoomManager {
     this.counters.drops++
     this.#presence.save(member.spaceId, member)
     void this.#presence.flushSoon()
-    this.#broadcast(this.#rooms.get(member.spaceId), { kind: 'dropped', userId: member.userId })
+    this.#tell(member.spaceId, { kind: 'dropped', userId: member.userId })
+    this.#exitIfEmpty(member.spaceId)
     this.#log.info({ spaceId: member.spaceId, userId: member.userId }, `👻 [SPACE LEAVE] ${member.username} dropped from space ${member.spaceId}; kept as a ghost at (${member.x}, ${member.y})`)
   }
 
@@ -202,43 +273,110 @@ export class RoomManager {
     this.counters.leaves++
     this.#presence.remove(member.spaceId, member.userId)
     void this.#presence.flushSoon()
-    this.#broadcast(this.#rooms.get(member.spaceId), { kind: 'left', userId: member.userId, wasConnected: true })
+    this.#tell(member.spaceId, { kind: 'left', userId: member.userId, wasConnected: true })
+    this.#exitIfEmpty(member.spaceId)
     this.#log.info({ spaceId: member.spaceId, userId: member.userId }, `🚪 [SPACE LEAVE] ${member.username} left space ${member.spaceId}`)
   }
 
-  /**
-   * Deletes a space: its definition, its users in the store, and its connections here, which are
-   * closed with 4004. False when there was no such space.
-   */
-  async deleteSpace (spaceId: string): Promise<boolean> {
-    const existed = await this.#spaces.remove(spaceId)
-    const room = this.#rooms.get(spaceId)
-    this.#rooms.delete(spaceId)
-    for (const member of room?.values() ?? []) {
-      member.peer.end({ code: ErrorCode.UnknownSpace, message: `space ${spaceId} was deleted`, close: CloseCode.UnknownSpace })
-    }
-    await this.#presence.removeSpace(spaceId).catch((err: unknown) => {
-      this.#log.warn({ err, spaceId }, `Could not remove the users of deleted space ${spaceId} from Redis`)
-    })
-    return existed || room !== undefined
+  /** Defines or redefines a space, and tells the other servers to read it again. */
+  async defineSpace (definition: SpaceDefinition): Promise<{ created: boolean }> {
+    const { created } = await this.#spaces.put(definition)
+    await this.#cluster.publishControl({ kind: 'space-changed', spaceId: definition.id }).catch(() => {})
+    return { created }
   }
 
   /**
-   * Tells this server's users of what the stale sweep removed from Redis. A user connected here
-   * cannot really be stale (the sweep saw an entry our refresh had not reached): it is written back.
+   * Deletes a space: its definition, its users in the store, and its connections on every server,
+   * which are closed with 4004. False when there was no such space.
+   */
+  async deleteSpace (spaceId: string): Promise<boolean> {
+    const existed = await this.#spaces.remove(spaceId)
+    const hadUsers = this.#evict(spaceId)
+    await this.#presence.removeSpace(spaceId).catch((err: unknown) => {
+      this.#log.warn({ err, spaceId }, `Could not remove the users of deleted space ${spaceId} from Redis`)
+    })
+    await this.#cluster.publishControl({ kind: 'space-deleted', spaceId }).catch(() => {})
+    return existed || hadUsers
+  }
+
+  /** Another server changed the deployment: a space was redefined or deleted there. */
+  onControl (event: ControlEvent): void {
+    if (event.kind === 'space-changed') {
+      void this.#spaces.resolve(event.spaceId)
+      return
+    }
+    this.#spaces.forget(event.spaceId)
+    this.#evict(event.spaceId)
+  }
+
+  /** Events of another server in a space this server has users in. */
+  onSpaceEvents (spaceId: string, from: string, events: BusEvent[]): void {
+    const room = this.#rooms.get(spaceId)
+    const remote = this.#remoteUsers(spaceId)
+    for (const event of events) {
+      switch (event.kind) {
+        case 'joined':
+          if (room?.has(event.userId)) break
+          remote.set(event.userId, { userId: event.userId, username: event.username, x: event.x, y: event.y, serverId: from })
+          this.#broadcast(room, event)
+          break
+        case 'moved': {
+          if (room?.has(event.userId)) break
+          const user = remote.get(event.userId)
+          if (user !== undefined) {
+            user.x = event.x
+            user.y = event.y
+          } else {
+            remote.set(event.userId, { userId: event.userId, username: event.userId, x: event.x, y: event.y, serverId: from })
+          }
+          this.#broadcast(room, event)
+          break
+        }
+        case 'dropped':
+        case 'left':
+          remote.delete(event.userId)
+          if (!room?.has(event.userId)) this.#broadcast(room, event)
+          break
+        case 'takeover':
+          this.#handOver(spaceId, event.userId, event.by)
+          break
+        case 'hello':
+          this.#cluster.publish(spaceId, { kind: 'roster', users: this.#roster(spaceId) })
+          break
+        case 'roster':
+          for (const user of event.users) this.#learn(spaceId, user, from)
+          break
+        case 'bye':
+          break
+      }
+    }
+  }
+
+  /**
+   * Tells everyone of what the stale sweep removed from Redis. A user connected here cannot really
+   * be stale (the sweep saw an entry our refresh had not reached): it is written back.
    */
   applySwept (swept: SweptUser[]): void {
     for (const { spaceId, userId, wasConnected } of swept) {
       this.counters.staleSwept++
-      const room = this.#rooms.get(spaceId)
-      const member = room?.get(userId)
+      const member = this.#rooms.get(spaceId)?.get(userId)
       if (member !== undefined) {
         this.#presence.save(spaceId, member)
         continue
       }
-      this.#broadcast(room, { kind: 'left', userId, wasConnected })
+      this.#remote.get(spaceId)?.delete(userId)
+      this.#tell(spaceId, { kind: 'left', userId, wasConnected })
     }
     void this.#presence.flushSoon()
+  }
+
+  /** Tells everyone of users whose server died, now ghosts in Redis (see ServerLiveness). */
+  applyDeadServerUsers (users: Array<{ spaceId: string, userId: string }>): void {
+    for (const { spaceId, userId } of users) {
+      if (this.#rooms.get(spaceId)?.has(userId)) continue
+      this.#remote.get(spaceId)?.delete(userId)
+      this.#tell(spaceId, { kind: 'dropped', userId })
+    }
   }
 
   /** Rewrites every connected user's state, refreshing `lastUpdated`. */
@@ -252,6 +390,21 @@ export class RoomManager {
     }
   }
 
+  /**
+   * This server had been given up for dead: its users were made ghosts in Redis and the others
+   * were told. Writes them back and announces them again.
+   */
+  reclaim (): void {
+    this.#presence.reclaim()
+    for (const [spaceId, room] of this.#rooms) {
+      for (const member of room.values()) {
+        this.#presence.save(spaceId, member)
+        this.#cluster.publish(spaceId, { kind: 'joined', userId: member.userId, username: member.username, x: member.x, y: member.y })
+      }
+    }
+    void this.#presence.flushSoon()
+  }
+
   /** Re-queues every connected user, for a Redis that came back (perhaps empty). */
   persistAll (): Promise<boolean> {
     for (const room of this.#rooms.values()) for (const member of room.values()) this.#presence.save(member.spaceId, member)
@@ -259,20 +412,22 @@ export class RoomManager {
   }
 
   /**
-   * Shutting down: every user here becomes a ghost in the store, to resume on reconnect. Peers here
-   * are closing too, so nobody is told; the connections are closed by the caller.
+   * Shutting down: every user here becomes a ghost in the store, to resume on reconnect, and other
+   * servers are told of the drop. Peers here are closing too; the connections are closed by the caller.
    */
   shutdown (): void {
     clearInterval(this.#refreshTimer)
     const now = Date.now()
-    for (const room of this.#rooms.values()) {
+    for (const [spaceId, room] of this.#rooms) {
       for (const member of room.values()) {
         member.connected = false
         member.lastUpdated = now
-        this.#presence.save(member.spaceId, member)
+        this.#presence.save(spaceId, member)
+        this.#cluster.publish(spaceId, { kind: 'dropped', userId: member.userId })
       }
     }
     this.#rooms.clear()
+    for (const spaceId of [...this.#remote.keys()]) this.#exitIfEmpty(spaceId)
   }
 
   /** The design's getStats(): this server's connected users, by space. */
@@ -304,6 +459,58 @@ export class RoomManager {
     return true
   }
 
+  /** Leaves a space's channel once this server has no user there and none joining. */
+  #exitIfEmpty (spaceId: string): void {
+    if ((this.#rooms.get(spaceId)?.size ?? 0) > 0 || this.#joining.has(spaceId)) return
+    this.#rooms.delete(spaceId)
+    this.#remote.delete(spaceId)
+    this.#cluster.exit(spaceId)
+  }
+
+  /** Closes this server's connections to a deleted space with 4004; true when there were any. */
+  #evict (spaceId: string): boolean {
+    const room = this.#rooms.get(spaceId)
+    this.#rooms.delete(spaceId)
+    for (const member of room?.values() ?? []) {
+      member.peer.end({ code: ErrorCode.UnknownSpace, message: `space ${spaceId} was deleted`, close: CloseCode.UnknownSpace })
+    }
+    this.#exitIfEmpty(spaceId)
+    return room !== undefined
+  }
+
+  /** Another server took the user's avatar: the connection here closes with 4009 and nobody is told. */
+  #handOver (spaceId: string, userId: string, by: string): void {
+    const room = this.#rooms.get(spaceId)
+    const member = room?.get(userId)
+    const remote = this.#remoteUsers(spaceId)
+    if (member !== undefined && room !== undefined) {
+      room.delete(userId)
+      this.#presence.release(spaceId, userId)
+      member.peer.end({ code: ErrorCode.Replaced, message: 'replaced by a newer connection of the same user', close: CloseCode.Replaced })
+      remote.set(userId, { userId, username: member.username, x: member.x, y: member.y, serverId: by })
+      this.#log.info({ spaceId, userId, to: by }, `🔁 [SPACE JOIN] ${member.username} was taken over by server ${by}`)
+      this.#exitIfEmpty(spaceId)
+      return
+    }
+    const user = remote.get(userId)
+    if (user !== undefined) user.serverId = by
+  }
+
+  /** A user another server holds, from its roster: new ones are announced, moved ones corrected. */
+  #learn (spaceId: string, user: RosterEntry, serverId: string): void {
+    const room = this.#rooms.get(spaceId)
+    if (room?.has(user.userId)) return
+    const remote = this.#remoteUsers(spaceId)
+    const known = remote.get(user.userId)
+    remote.set(user.userId, { ...user, serverId })
+    if (known === undefined) this.#broadcast(room, { kind: 'joined', ...user })
+    else if (known.x !== user.x || known.y !== user.y) this.#broadcast(room, { kind: 'moved', userId: user.userId, x: user.x, y: user.y })
+  }
+
+  #roster (spaceId: string): RosterEntry[] {
+    return [...(this.#rooms.get(spaceId)?.values() ?? [])].map((m) => ({ userId: m.userId, username: m.username, x: m.x, y: m.y }))
+  }
+
   #room (spaceId: string): Map<string, Member> {
     let room = this.#rooms.get(spaceId)
     if (room === undefined) {
@@ -313,24 +520,42 @@ export class RoomManager {
     return room
   }
 
-  /** Memory merged over the store, one entry per userId, memory winning, the joiner left out. */
-  #snapshot (room: Map<string, Member>, stored: StoredUser[], joinerId: string): UserView[] {
+  #remoteUsers (spaceId: string): Map<string, RemoteUser> {
+    let remote = this.#remote.get(spaceId)
+    if (remote === undefined) {
+      remote = new Map()
+      this.#remote.set(spaceId, remote)
+    }
+    return remote
+  }
+
+  /** Memory (this server's and what others told) merged over the store, one entry per userId, the joiner left out. */
+  #snapshot (room: Map<string, Member>, remote: Map<string, RemoteUser>, stored: StoredUser[], joinerId: string): UserView[] {
     const users: UserView[] = []
     for (const m of room.values()) {
       if (m.userId !== joinerId) users.push({ userId: m.userId, username: m.username, x: m.x, y: m.y, connected: true })
     }
+    for (const r of remote.values()) {
+      if (r.userId !== joinerId && !room.has(r.userId)) users.push({ userId: r.userId, username: r.username, x: r.x, y: r.y, connected: true })
+    }
     for (const u of stored) {
-      if (u.userId !== joinerId && !room.has(u.userId)) {
+      if (u.userId !== joinerId && !room.has(u.userId) && !remote.has(u.userId)) {
         users.push({ userId: u.userId, username: u.username, x: u.x, y: u.y, connected: u.connected })
       }
     }
     return users
   }
 
-  #occupied (space: Space, room: Map<string, Member>, stored: StoredUser[]): Set<number> {
+  #occupied (space: Space, room: Map<string, Member>, remote: Map<string, RemoteUser>, stored: StoredUser[]): Set<number> {
     const tiles = new Set<number>()
-    for (const u of [...room.values(), ...stored]) if (space.inBounds(u.x, u.y)) tiles.add(u.y * space.width + u.x)
+    for (const u of [...room.values(), ...remote.values(), ...stored]) if (space.inBounds(u.x, u.y)) tiles.add(u.y * space.width + u.x)
     return tiles
+  }
+
+  /** Tells this server's users of the space and the other servers. */
+  #tell (spaceId: string, event: RoomEvent): void {
+    this.#broadcast(this.#rooms.get(spaceId), event)
+    this.#cluster.publish(spaceId, event)
   }
 
   /** Sends one event to everyone in the room but `except`, encoding it once per dialect. */

@@ -131,6 +131,11 @@ export class SpaceRegistry {
     return space
   }
 
+  /** Drops a space from the cache (deleted through another server). */
+  forget (id: string): void {
+    this.#forget(id)
+  }
+
   #forget (id: string): void {
     this.#cache.delete(id)
     this.#json.delete(id)

@@ -1,4 +1,5 @@
 import fp from 'fastify-plugin'
+import { ClusterBus } from '../../src/cluster-bus.js'
 import { redisKeys } from '../../src/keys.js'
 import { RedisPresenceStore } from '../../src/presence-store.js'
 import { RoomManager } from '../../src/room-manager.js'
@@ -9,32 +10,44 @@ declare module 'fastify' {
   }
 }
 
-/** The room manager (`fastify.roomManager`) over the Redis presence store, and its lifecycle. */
+/** The room manager (`fastify.roomManager`) over the Redis presence store and the Pub/Sub bus, and their lifecycle. */
 export default fp(async function roomManager (fastify) {
   const { config, redis, log, spaces } = fastify
+  const keys = redisKeys(config.KEY_PREFIX)
   const presence = new RedisPresenceStore({
     redis,
-    keys: redisKeys(config.KEY_PREFIX),
+    keys,
     log,
     serverId: config.serverId,
     ttlSeconds: config.USER_STATE_TTL_S,
     flushIntervalMs: config.POSITION_FLUSH_MS
   })
+  const subscriber = redis.subscriber
+  if (subscriber === undefined) throw new Error('the redis plugin registers no subscriber connection')
+  const cluster = new ClusterBus({ publisher: redis, subscriber, keys, serverId: config.serverId, log })
   const rooms = new RoomManager({
     spaces,
     presence,
+    cluster,
+    serverId: config.serverId,
     log,
     maxStep: config.MAX_STEP,
     maxMovesPerS: config.MAX_MOVES_PER_S,
     // PROTOCOL §5 asks for at least every STALE_USER_MS / 3; a quarter leaves room for a slow flush.
     refreshIntervalMs: Math.max(1, Math.floor(config.STALE_USER_MS / 4))
   })
+  cluster.setHandler({
+    onSpaceEvents: (spaceId, from, events) => rooms.onSpaceEvents(spaceId, from, events),
+    onControl: (_from, event) => rooms.onControl(event)
+  })
+  await cluster.start()
   const onReady = (): void => { void rooms.persistAll() }
   redis.on('ready', onReady)
   // Users become ghosts before their sockets close, and are flushed before Redis is let go.
   fastify.addHook('preClose', async () => { rooms.shutdown() })
   fastify.addHook('onClose', async () => {
     redis.off('ready', onReady)
+    await cluster.close()
     await rooms.close()
   })
   fastify.decorate('roomManager', rooms)

@@ -19,6 +19,8 @@ export default fp(async function redis (fastify) {
     connectTimeout: config.REDIS_CONNECT_TIMEOUT_MS,
     retryStrategy: (attempt) => Math.min(attempt * 200, 2000)
   })
+  // Pub/Sub needs a connection of its own (a subscribed connection runs no other command).
+  const subscriber = client.duplicate({ commandTimeout: undefined })
   // Transitions are logged once each, not once per failed reconnect attempt.
   let reachable: boolean | undefined
   client.on('ready', () => {
@@ -32,18 +34,26 @@ export default fp(async function redis (fastify) {
     }
     reachable = false
   })
+  subscriber.on('error', () => { /* the same outage, reported by the main client */ })
 
-  await client.connect().catch(() => { /* reported by the 'error' listener; reconnection goes on */ })
+  const quiet = (): void => { /* reported by the 'error' listener; reconnection goes on */ }
+  await Promise.all([client.connect().catch(quiet), subscriber.connect().catch(quiet)])
 
-  if (client.status === 'ready') {
-    await fastify.register(fastifyRedis, { client, closeClient: false })
-  } else {
-    // @fastify/redis waits for 'ready' before letting the app boot; without Redis we boot anyway.
-    fastify.decorate('redis', client as never)
+  for (const [namespace, redis] of [[undefined, client], ['subscriber', subscriber]] as const) {
+    if (redis.status === 'ready') {
+      await fastify.register(fastifyRedis, { client: redis, closeClient: false, ...(namespace ? { namespace } : {}) })
+    } else if (namespace === undefined) {
+      // @fastify/redis waits for 'ready' before letting the app boot; without Redis we boot anyway.
+      fastify.decorate('redis', client as never)
+    } else {
+      Object.assign(client, { [namespace]: redis })
+    }
   }
   fastify.addHook('onClose', async () => {
-    if (client.status === 'ready') await client.quit().catch(() => client.disconnect())
-    else client.disconnect()
+    for (const redis of [subscriber, client]) {
+      if (redis.status === 'ready') await redis.quit().catch(() => redis.disconnect())
+      else redis.disconnect()
+    }
   })
 }, { name: 'redis', dependencies: ['config'] })
 

@@ -30,7 +30,7 @@ const spaceRoutes: FastifyPluginAsyncTypebox = async (fastify) => {
   fastify.put('/spaces/:spaceId', { schema: { params: Params, body: SpaceBody } }, async (request, reply) => {
     const definition = defineSpace(request.params.spaceId, request.body)
     if (typeof definition === 'string') return await reply.code(400).send({ statusCode: 400, error: 'Bad Request', message: definition })
-    const { created } = await spaces.put(definition)
+    const { created } = await roomManager.defineSpace(definition)
     request.log.info({ spaceId: definition.id, created }, `${created ? 'Created' : 'Redefined'} space ${definition.id} (${definition.width}x${definition.height})`)
     return await reply.code(created ? 201 : 200).send(definition)
   })

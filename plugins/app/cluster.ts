@@ -1,0 +1,40 @@
+import fp from 'fastify-plugin'
+import { AsyncTask, SimpleIntervalJob } from 'toad-scheduler'
+import { redisKeys } from '../../src/keys.js'
+import { ServerLiveness } from '../../src/server-liveness.js'
+
+/**
+ * Servers watching each other through Redis: each beats every SERVER_HEARTBEAT_MS; a server whose
+ * beat is older than SERVER_DEAD_AFTER_MS died without a word, and the first server to notice turns
+ * its connected users into ghosts and tells everyone (well before the stale sweep would).
+ */
+export default fp(async function cluster (fastify) {
+  const { config, redis, log, roomManager } = fastify
+  const liveness = new ServerLiveness({ redis, keys: redisKeys(config.KEY_PREFIX), serverId: config.serverId, deadAfterMs: config.SERVER_DEAD_AFTER_MS })
+  let beaten = false
+  const task = new AsyncTask('server-liveness', async () => {
+    if (redis.status !== 'ready') return
+    if (await liveness.heartbeat() && beaten) {
+      // Our beat was gone: another server took us for dead and ghosted our users. They are not.
+      log.warn({ serverId: config.serverId }, 'This server had been given up for dead (no heartbeat reached Redis); writing its users back')
+      roomManager.reclaim()
+    }
+    beaten = true
+    const reaped = await liveness.reapDead()
+    if (reaped.length === 0) return
+    for (const serverId of new Set(reaped.map((r) => r.serverId))) {
+      log.warn({ serverId }, `💀 [CLUSTER] Server ${serverId} stopped beating; its users are ghosts now`)
+    }
+    roomManager.applyDeadServerUsers(reaped)
+  }, (err) => log.error({ err }, 'Server liveness check failed; the next one goes on as scheduled'))
+  fastify.scheduler.addSimpleIntervalJob(new SimpleIntervalJob(
+    { milliseconds: config.SERVER_HEARTBEAT_MS, runImmediately: true },
+    task,
+    { id: 'server-liveness', preventOverrun: true }
+  ))
+  // Leaving cleanly: out of the live set once our users were written as ghosts (room manager's onClose).
+  fastify.addHook('onClose', async () => {
+    fastify.scheduler.removeById('server-liveness')
+    if (redis.status === 'ready') await liveness.retire().catch(() => {})
+  })
+}, { name: 'cluster', dependencies: ['config', 'redis', 'schedule', 'room-manager'] })

@@ -1,0 +1,195 @@
+import type { Redis } from 'ioredis'
+import type { RoomEvent } from './events.js'
+import type { RedisKeys } from './keys.js'
+import type { Logger } from './logger.js'
+
+/** A user connected to some server, as the others know them. */
+export interface RosterEntry {
+  userId: string
+  username: string
+  x: number
+  y: number
+}
+
+/** What servers tell each other about a space, on its channel. */
+export type BusEvent =
+  | RoomEvent
+  /** The user's avatar now belongs to server `by` (a second connection there). */
+  | { kind: 'takeover', userId: string, by: string }
+  /** A server subscribed to the space: the others answer with their roster. */
+  | { kind: 'hello' }
+  /** The sender's connected users in the space, positions current. */
+  | { kind: 'roster', users: RosterEntry[] }
+  /** The sender has no users left in the space and unsubscribed. */
+  | { kind: 'bye' }
+
+/** What servers tell each other about the deployment, on the control channel. */
+export type ControlEvent =
+  | { kind: 'space-changed', spaceId: string }
+  | { kind: 'space-deleted', spaceId: string }
+
+export interface BusHandler {
+  onSpaceEvents: (spaceId: string, from: string, events: BusEvent[]) => void
+  onControl: (from: string, event: ControlEvent) => void
+}
+
+interface SpaceMessage { s: string, e: BusEvent[] }
+interface ControlMessage { s: string, c: ControlEvent }
+
+export interface ClusterBusOptions {
+  publisher: Redis
+  subscriber: Redis
+  keys: RedisKeys
+  serverId: string
+  log: Logger
+}
+
+/**
+ * Redis Pub/Sub between Plaza servers: a channel per space, subscribed only while this server has
+ * users there, and a control channel everyone listens to. Events of one turn of the event loop go
+ * out as one PUBLISH per space, in the order they happened; one publisher connection keeps them in
+ * that order. Moves are only published where another server is known to listen, so a lone server
+ * publishes nothing on the path of a move. A server ignores its own messages.
+ */
+export class ClusterBus {
+  readonly #publisher: Redis
+  readonly #subscriber: Redis
+  readonly #keys: RedisKeys
+  readonly #serverId: string
+  readonly #log: Logger
+  #handler: BusHandler | undefined
+  /** Spaces subscribed (or being subscribed), with the promise of the subscription. */
+  readonly #subscribed = new Map<string, Promise<void>>()
+  /** Other servers known to have users in each subscribed space. */
+  readonly #listeners = new Map<string, Set<string>>()
+  #outbox = new Map<string, BusEvent[]>()
+  #flushScheduled = false
+  #failing = false
+
+  constructor (options: ClusterBusOptions) {
+    this.#publisher = options.publisher
+    this.#subscriber = options.subscriber
+    this.#keys = options.keys
+    this.#serverId = options.serverId
+    this.#log = options.log
+    this.#subscriber.on('message', (channel: string, message: string) => this.#onMessage(channel, message))
+    // ioredis resubscribes after a reconnect only to what had succeeded: say it again, all of it.
+    this.#subscriber.on('ready', () => { void this.#resubscribe() })
+  }
+
+  setHandler (handler: BusHandler): void {
+    this.#handler = handler
+  }
+
+  async start (): Promise<void> {
+    await this.#subscribe(this.#keys.controlChannel).catch(() => { /* retried on 'ready' */ })
+  }
+
+  /** Subscribes to a space's channel (once) and says hello; resolves when subscribed or Redis is away. */
+  enter (spaceId: string): Promise<void> {
+    let subscribed = this.#subscribed.get(spaceId)
+    if (subscribed === undefined) {
+      this.#listeners.set(spaceId, new Set())
+      subscribed = this.#subscribe(this.#keys.spaceChannel(spaceId))
+        .then(() => this.publish(spaceId, { kind: 'hello' }))
+        .catch((err: unknown) => this.#log.warn({ err, spaceId }, `Could not subscribe to space ${spaceId}; other servers' events are missed until Redis is back`))
+      this.#subscribed.set(spaceId, subscribed)
+    }
+    return subscribed
+  }
+
+  /** Unsubscribes from a space this server no longer has users in, saying goodbye. */
+  exit (spaceId: string): void {
+    if (!this.#subscribed.delete(spaceId)) return
+    this.#listeners.delete(spaceId)
+    this.publish(spaceId, { kind: 'bye' })
+    this.#subscriber.unsubscribe(this.#keys.spaceChannel(spaceId)).catch(() => { /* gone with the connection anyway */ })
+  }
+
+  isSubscribed (spaceId: string): boolean {
+    return this.#subscribed.has(spaceId)
+  }
+
+  /** Queues an event for the space's channel; moves only when another server listens there. */
+  publish (spaceId: string, event: BusEvent): void {
+    if (event.kind === 'moved' && (this.#listeners.get(spaceId)?.size ?? 0) === 0) return
+    let events = this.#outbox.get(spaceId)
+    if (events === undefined) {
+      events = []
+      this.#outbox.set(spaceId, events)
+    }
+    events.push(event)
+    if (!this.#flushScheduled) {
+      this.#flushScheduled = true
+      setImmediate(() => { void this.flush() })
+    }
+  }
+
+  publishControl (event: ControlEvent): Promise<unknown> {
+    const message: ControlMessage = { s: this.#serverId, c: event }
+    return this.#publisher.publish(this.#keys.controlChannel, JSON.stringify(message))
+  }
+
+  /** Forgets a server (it said bye, or died). */
+  forgetServer (serverId: string): void {
+    for (const listeners of this.#listeners.values()) listeners.delete(serverId)
+  }
+
+  async flush (): Promise<void> {
+    this.#flushScheduled = false
+    if (this.#outbox.size === 0) return
+    const outbox = this.#outbox
+    this.#outbox = new Map()
+    if (this.#publisher.status !== 'ready') return
+    const pipeline = this.#publisher.pipeline()
+    for (const [spaceId, events] of outbox) {
+      const message: SpaceMessage = { s: this.#serverId, e: events }
+      pipeline.publish(this.#keys.spaceChannel(spaceId), JSON.stringify(message))
+    }
+    try {
+      await pipeline.exec()
+      this.#failing = false
+    } catch (err) {
+      // Pub/Sub is fire and forget: what could not be said is said by the next join's Redis read.
+      if (!this.#failing) this.#log.warn({ err }, 'Could not publish to other servers')
+      this.#failing = true
+    }
+  }
+
+  async close (): Promise<void> {
+    for (const spaceId of [...this.#subscribed.keys()]) this.exit(spaceId)
+    await this.flush()
+  }
+
+  async #subscribe (channel: string): Promise<void> {
+    await this.#subscriber.subscribe(channel)
+  }
+
+  async #resubscribe (): Promise<void> {
+    const channels = [this.#keys.controlChannel, ...[...this.#subscribed.keys()].map((id) => this.#keys.spaceChannel(id))]
+    await this.#subscriber.subscribe(...channels).catch(() => { /* the next 'ready' tries again */ })
+    for (const spaceId of this.#subscribed.keys()) this.publish(spaceId, { kind: 'hello' })
+  }
+
+  #onMessage (channel: string, text: string): void {
+    let message: SpaceMessage & ControlMessage
+    try {
+      message = JSON.parse(text) as SpaceMessage & ControlMessage
+    } catch {
+      return
+    }
+    if (typeof message !== 'object' || message === null || message.s === this.#serverId || typeof message.s !== 'string') return
+    if (channel === this.#keys.controlChannel) {
+      if (message.c !== undefined) this.#handler?.onControl(message.s, message.c)
+      return
+    }
+    const spaceId = this.#keys.spaceOfChannel(channel)
+    if (spaceId === undefined || !this.#subscribed.has(spaceId) || !Array.isArray(message.e)) return
+    const listeners = this.#listeners.get(spaceId)
+    for (const event of message.e) {
+      if (event.kind === 'bye') listeners?.delete(message.s)
+      else listeners?.add(message.s)
+    }
+    this.#handler?.onSpaceEvents(spaceId, message.s, message.e)
+  }
+}
