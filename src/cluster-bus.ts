@@ -23,6 +23,9 @@ export type BusEvent =
   /** The sender has no users left in the space and unsubscribed. */
   | { kind: 'bye' }
 
+/** How long a first join in a space waits for the other servers' rosters. */
+const ROSTER_WAIT_MS = 250
+
 /** What servers tell each other about the deployment, on the control channel. */
 export type ControlEvent =
   | { kind: 'space-changed', spaceId: string }
@@ -62,6 +65,8 @@ export class ClusterBus {
   readonly #subscribed = new Map<string, Promise<void>>()
   /** Other servers known to have users in each subscribed space. */
   readonly #listeners = new Map<string, Set<string>>()
+  /** First subscriptions waiting for the other servers' rosters. */
+  readonly #awaitingRosters = new Map<string, { left: number, done: () => void }>()
   #outbox = new Map<string, BusEvent[]>()
   #flushScheduled = false
   #failing = false
@@ -85,17 +90,38 @@ export class ClusterBus {
     await this.#subscribe(this.#keys.controlChannel).catch(() => { /* retried on 'ready' */ })
   }
 
-  /** Subscribes to a space's channel (once) and says hello; resolves when subscribed or Redis is away. */
+  /**
+   * Subscribes to a space's channel (once) and says hello; resolves when every server there has
+   * answered with its roster (or ROSTER_WAIT_MS passed, or Redis is away), so that the first join
+   * here sees other servers' users where they stand now.
+   */
   enter (spaceId: string): Promise<void> {
     let subscribed = this.#subscribed.get(spaceId)
     if (subscribed === undefined) {
       this.#listeners.set(spaceId, new Set())
       subscribed = this.#subscribe(this.#keys.spaceChannel(spaceId))
-        .then(() => this.publish(spaceId, { kind: 'hello' }))
+        .then(() => this.#hello(spaceId))
         .catch((err: unknown) => this.#log.warn({ err, spaceId }, `Could not subscribe to space ${spaceId}; other servers' events are missed until Redis is back`))
       this.#subscribed.set(spaceId, subscribed)
     }
     return subscribed
+  }
+
+  async #hello (spaceId: string): Promise<void> {
+    const message: SpaceMessage = { s: this.#serverId, e: [{ kind: 'hello' }] }
+    // PUBLISH answers how many subscribers got it: this server, and each other that will answer.
+    const receivers = await this.#publisher.publish(this.#keys.spaceChannel(spaceId), JSON.stringify(message))
+    if (receivers <= 1) return
+    await new Promise<void>((resolve) => {
+      const timer = setTimeout(done, ROSTER_WAIT_MS)
+      const waiting = { left: receivers - 1, done }
+      this.#awaitingRosters.set(spaceId, waiting)
+      function done (): void {
+        clearTimeout(timer)
+        resolve()
+      }
+    })
+    this.#awaitingRosters.delete(spaceId)
   }
 
   /** Unsubscribes from a space this server no longer has users in, saying goodbye. */
@@ -191,5 +217,7 @@ export class ClusterBus {
       else listeners?.add(message.s)
     }
     this.#handler?.onSpaceEvents(spaceId, message.s, message.e)
+    const waiting = this.#awaitingRosters.get(spaceId)
+    if (waiting !== undefined && message.e.some((e) => e.kind === 'roster') && --waiting.left <= 0) waiting.done()
   }
 }

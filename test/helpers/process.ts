@@ -1,0 +1,58 @@
+import { spawn, type ChildProcessByStdio } from 'node:child_process'
+import { once } from 'node:events'
+import { createServer } from 'node:net'
+import type { Readable } from 'node:stream'
+import type { Test } from 'tap'
+
+const root = new URL('../..', import.meta.url).pathname
+
+export async function freePort (): Promise<number> {
+  const server = createServer().listen(0, '127.0.0.1')
+  await once(server, 'listening')
+  const address = server.address()
+  server.close()
+  return typeof address === 'object' && address !== null ? address.port : 0
+}
+
+export interface ServerProcess {
+  child: ChildProcessByStdio<null, Readable, Readable>
+  port: number
+  ws: string
+  http: string
+  exited: Promise<[number | null, NodeJS.Signals | null]>
+  output: () => string
+}
+
+/**
+ * Runs `src/server.ts` in a process of its own, as `npm start` does after the build, on a free port
+ * (logging at info: its "Server listening" line says it is up); killed at teardown if still running.
+ */
+export async function startServer (t: Test, env: Record<string, string | number>): Promise<ServerProcess> {
+  const port = Number(env.PORT ?? await freePort())
+  const child = spawn(process.execPath, ['--import', 'tsx', 'src/server.ts'], {
+    cwd: root,
+    env: { PATH: process.env.PATH, HOST: '127.0.0.1', ...Object.fromEntries(Object.entries(env).map(([k, v]) => [k, String(v)])), PORT: String(port), LOG_LEVEL: 'info' },
+    stdio: ['ignore', 'pipe', 'pipe']
+  })
+  t.teardown(() => { if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL') })
+  let output = ''
+  child.stdout.on('data', (chunk: Buffer) => { output += chunk.toString() })
+  child.stderr.on('data', (chunk: Buffer) => { output += chunk.toString() })
+  const exited = once(child, 'exit') as Promise<[number | null, NodeJS.Signals | null]>
+  const deadline = Date.now() + 20_000
+  while (!output.includes('Server listening')) {
+    if (Date.now() > deadline || child.exitCode !== null) throw new Error(`server did not start:\n${output}`)
+    await new Promise((resolve) => setTimeout(resolve, 50))
+  }
+  return { child, port, ws: `ws://127.0.0.1:${port}`, http: `http://127.0.0.1:${port}`, exited, output: () => output }
+}
+
+/** Runs a script of the project (e.g. scripts/token.ts) and resolves to its standard output. */
+export async function runScript (script: string, args: string[], env: Record<string, string>): Promise<string> {
+  const child = spawn(process.execPath, ['--import', 'tsx', script, ...args], { cwd: root, env: { PATH: process.env.PATH, ...env } })
+  let out = ''
+  child.stdout.on('data', (c: Buffer) => { out += c.toString() })
+  const [code] = await once(child, 'exit') as [number | null]
+  if (code !== 0) throw new Error(`${script} exited ${code}`)
+  return out.trim()
+}
