@@ -2,6 +2,8 @@
  * Mints a test token signed with the server's JWT_SECRET (or the generated development secret):
  *   npm run token -- --user alice [--name Alice] [--expires-in 3600]
  */
+import { resolve } from 'node:path'
+import { fileURLToPath } from 'node:url'
 import { parseArgs } from 'node:util'
 import { createSigner } from 'fast-jwt'
 import { loadConfig } from '../src/config.js'
@@ -28,7 +30,7 @@ export function mintToken (argv: string[], env: Record<string, unknown>): string
   return sign({ userId: values.user, ...(values.name !== undefined ? { username: values.name } : {}) })
 }
 
-if (import.meta.url === `file://${process.argv[1]}`) {
+if (process.argv[1] !== undefined && fileURLToPath(import.meta.url) === resolve(process.argv[1])) {
   try {
     process.stdout.write(mintToken(process.argv.slice(2), process.env) + '\n')
   } catch (err) {

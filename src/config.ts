@@ -25,7 +25,7 @@ export const EnvSchema = Type.Object({
   JWT_MAX_AGE_S: Type.Optional(Type.Integer({ minimum: 1 })),
   JWT_AUDIENCE: Type.Optional(Type.String({ minLength: 1 })),
   JWT_ISSUER: Type.Optional(Type.String({ minLength: 1 })),
-  JWT_CLOCK_TOLERANCE_S: Int(5, 0, 300),
+  JWT_CLOCK_TOLERANCE_S: Int(0, 0, 300),
   ADMIN_TOKEN: Type.Optional(Type.String({ minLength: 1 })),
   DEV_SECRETS_FILE: Type.String({ default: '.plaza-dev.json' }),
   WS_DIALECT: Type.Union(DIALECTS.map((d) => Type.Literal(d)), { default: 'plaza.v1' }),

@@ -1,3 +1,4 @@
+import { isUtf8 } from 'node:buffer'
 import { randomUUID } from 'node:crypto'
 import { WebSocket, type RawData } from 'ws'
 import type { Counters } from './counters.js'
@@ -23,8 +24,17 @@ export interface ConnectionOptions {
 
 type State = 'idle' | 'joining' | 'joined' | 'closed'
 
-/** Close reasons are limited to 123 bytes by RFC 6455. */
-const closeReason = (message: string): string => Buffer.from(message).subarray(0, 123).toString()
+/** Close reasons are limited to 123 bytes by RFC 6455: cut on a character boundary, never inside one. */
+export function closeReason (message: string): string {
+  let bytes = 0
+  let end = 0
+  for (const char of message) {
+    bytes += Buffer.byteLength(char)
+    if (bytes > 123) break
+    end += char.length
+  }
+  return message.slice(0, end)
+}
 
 /**
  * One WebSocket, from upgrade to close: turns frames into room-manager calls and enforces what is
@@ -62,7 +72,16 @@ export class Connection implements Peer {
     this.#maxMessagesPerS = options.maxMessagesPerS
     this.#joinTimeoutMs = options.joinTimeoutMs
     this.#counters = options.counters
-    this.#socket.on('message', (data, isBinary) => this.#onFrame(data, isBinary))
+    this.#socket.on('message', (data, isBinary) => {
+      try {
+        this.#onFrame(data, isBinary)
+      } catch (err) {
+        // A bug must cost one connection, never the process.
+        this.#log.error({ err, connectionId: this.connectionId }, 'Frame handling failed; closing the connection')
+        this.#socket.close(1011, 'internal error')
+        this.#onClose()
+      }
+    })
     this.#socket.on('pong', () => { this.#alive = true })
     this.#socket.once('close', () => this.#onClose())
     this.#armJoinTimeout()
@@ -116,7 +135,13 @@ export class Connection implements Peer {
       this.#refuse(ErrorCode.InvalidMessage, 'binary frames are not accepted; send JSON text')
       return
     }
-    const text = Array.isArray(data) ? Buffer.concat(data).toString() : Buffer.from(data as Buffer).toString()
+    const bytes = Array.isArray(data) ? Buffer.concat(data) : Buffer.isBuffer(data) ? data : Buffer.from(data)
+    // ws is told not to check UTF-8 (it would close with 1007, a code PROTOCOL does not know).
+    if (!isUtf8(bytes)) {
+      this.#refuse(ErrorCode.InvalidMessage, 'text frames must be UTF-8')
+      return
+    }
+    const text = bytes.toString()
     if (this.#state === 'joining') this.#backlog.push(text)
     else this.#handle(text)
   }

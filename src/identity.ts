@@ -14,7 +14,8 @@ const MAX_ID_LENGTH = 256
 export function identityFromClaims (claims: unknown): Identity | undefined {
   if (typeof claims !== 'object' || claims === null) return undefined
   const { userId, sub, username } = claims as Record<string, unknown>
-  const id = asId(userId) ?? asId(sub)
+  // `sub` stands in only where `userId` is absent; a userId that is there but unusable names nobody.
+  const id = userId === undefined || userId === null ? asId(sub) : asId(userId)
   if (id === undefined) return undefined
   const display = typeof username === 'string' && username.trim() !== '' ? username.slice(0, MAX_ID_LENGTH) : id
   return { userId: id, username: display }

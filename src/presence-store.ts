@@ -78,7 +78,8 @@ export class RedisPresenceStore implements PresenceStore {
   #pending: PendingOps = new Map()
   /** Entries this server holds connected and has listed in its users set (`plaza:server:{id}:users`). */
   readonly #owned = new Set<string>()
-  #chain: Promise<boolean> = Promise.resolve(true)
+  #inFlight: Promise<boolean> | undefined
+  #followUp: Promise<boolean> | undefined
   #soon: Promise<boolean> | undefined
   #failing = false
 
@@ -141,10 +142,20 @@ export class RedisPresenceStore implements PresenceStore {
     return this.#soon
   }
 
+  /**
+   * One flush at a time, so that a failed batch can be put back under anything queued after it; calls
+   * made meanwhile share a single follow-up, so a hung Redis never grows a queue of flushes.
+   */
   flush (): Promise<boolean> {
-    // Serialized, so that a failed batch can be put back under anything queued after it.
-    this.#chain = this.#chain.then(() => this.#flushOnce())
-    return this.#chain
+    if (this.#inFlight === undefined) {
+      this.#inFlight = this.#flushOnce().finally(() => { this.#inFlight = undefined })
+      return this.#inFlight
+    }
+    this.#followUp ??= this.#inFlight.then(() => {
+      this.#followUp = undefined
+      return this.flush()
+    })
+    return this.#followUp
   }
 
   async census (): Promise<Census> {

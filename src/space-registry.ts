@@ -69,11 +69,20 @@ export class SpaceRegistry {
     return { created, space }
   }
 
-  /** Deletes a space; false when it did not exist. */
+  /**
+   * Deletes a space; false when it did not exist. Needs Redis (every server must hear of it):
+   * throws a 503 error, deleting nothing, when Redis does not answer.
+   */
   async remove (id: string): Promise<boolean> {
-    let existed = this.#cache.has(id)
+    let removed: number
+    try {
+      this.#assertReady()
+      removed = await this.#redis.hdel(this.#keys.spaces, id)
+    } catch (err) {
+      throw Object.assign(new Error(`Redis is unavailable (${(err as Error).message}); space ${id} was not deleted`), { statusCode: 503 })
+    }
+    const existed = this.#cache.has(id) || removed === 1
     this.#forget(id)
-    if (this.#redisReady()) existed = await this.#redis.hdel(this.#keys.spaces, id) === 1 || existed
     return existed
   }
 

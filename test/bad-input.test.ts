@@ -510,7 +510,7 @@ t.test('plaza.v1 join with a bad token gets error bad-token and close 4001', asy
     { name: 'alg none', token: `${b64url({ alg: 'none', typ: 'JWT' })}.${b64url({ userId: 'mallory', iat: nowS() })}.` },
     { name: 'alg none carrying a valid signature', token: `${b64url({ alg: 'none', typ: 'JWT' })}.${b64url({ userId: 'mallory' })}.${vs}` },
     { name: 'HS512 with the right secret (the algorithm is pinned)', token: createSigner({ key: JWT_SECRET, algorithm: 'HS512' })({ userId: 'mallory' }) },
-    { name: 'RS256 signed with a random RSA key (algorithm confusion)', token: rs256({ userId: 'mallory' }) },
+    { name: 'RS256 signed with a random RSA key (an algorithm the server does not accept)', token: rs256({ userId: 'mallory' }) },
     { name: 'expired (exp 60 s ago)', token: signRaw({ userId: 'mallory', iat: nowS() - 120, exp: nowS() - 60 }) },
     { name: 'nbf 60 s in the future', token: signRaw({ userId: 'mallory', iat: nowS(), nbf: nowS() + 60 }) },
     { name: 'no userId and no sub', token: signWithIat({ username: 'Nobody', role: 'user' }) },

@@ -35,8 +35,8 @@ t.test('plaza.v1 and metaverse clients share a space and see each other join and
 
 t.test('a move is refused with the first broken rule, and the mover is told where they are', async (t) => {
   const plaza = await startApp(t, { MAX_MOVES_PER_S: 3 })
-  // A 3x1 corridor with the right end blocked: the only free tiles are x=0 and x=1.
-  await plaza.defineSpace({ id: 'corridor', width: 3, height: 1, obstacles: [{ x: 2, y: 0, width: 1, height: 1 }] })
+  // A 4x1 corridor blocked at both ends: the free tiles are x=1 and x=2, each next to a blocked one.
+  await plaza.defineSpace({ id: 'corridor', width: 4, height: 1, obstacles: [{ x: 0, y: 0, width: 1, height: 1 }, { x: 3, y: 0, width: 1, height: 1 }] })
   const alice = await TestClient.connect(`${plaza.wsBase}/ws`, 'plaza.v1')
   const bob = await TestClient.connect(`${plaza.wsBase}/ws`, 'metaverse')
   t.teardown(() => Promise.all([alice.close(), bob.close()]))
@@ -49,24 +49,21 @@ t.test('a move is refused with the first broken rule, and the mover is told wher
     alice.send({ type: 'move', payload: target })
     t.same((await alice.next('move-rejected')).payload, { x, y: 0, reason }, `${JSON.stringify(target)} → ${reason}`)
   }
+  const free = x === 1 ? 2 : 1
+  const wall = x === 1 ? 0 : 3
   await rejected({ x: 5, y: 0 }, 'out-of-bounds')
   await rejected({ x: -1, y: 0 }, 'out-of-bounds')
   await rejected({ x, y: 0 }, 'not-adjacent')
-  if (x === 1) {
-    await rejected({ x: 2, y: 0 }, 'blocked')
-  } else {
-    t.pass('spawned at x=0: the blocked tile is two steps away')
-  }
-  // Three moves so far (or four) fill the window of 3: the next valid step is rate-limited.
-  await rejected({ x: x === 0 ? 1 : 0, y: 0 }, 'rate-limited')
+  await rejected({ x: wall, y: 0 }, 'blocked')
+  // Four moves so far fill (and pass) the window of 3: the next valid step is rate-limited.
+  await rejected({ x: free, y: 0 }, 'rate-limited')
   t.same(await bob.unread(), [], 'peers hear nothing of refused moves')
 
   // The window is one second: after it, the same step is accepted.
   await new Promise((resolve) => setTimeout(resolve, 1050))
-  const target = x === 0 ? 1 : 0
-  alice.send({ type: 'move', payload: { x: target, y: 0 } })
-  t.same((await bob.next('movement')).payload, { userId: 'alice', x: target, y: 0 })
-  x = target
+  alice.send({ type: 'move', payload: { x: free, y: 0 } })
+  t.same((await bob.next('movement')).payload, { userId: 'alice', x: free, y: 0 })
+  x = free
   t.same(await alice.unread(), [])
 })
 

@@ -9,15 +9,17 @@ import { ServerLiveness } from '../../src/server-liveness.js'
  * its connected users into ghosts and tells everyone (well before the stale sweep would).
  */
 export default fp(async function cluster (fastify) {
-  const { config, redis, log, roomManager } = fastify
+  const { config, redis, log, roomManager, spaces } = fastify
   const liveness = new ServerLiveness({ redis, keys: redisKeys(config.KEY_PREFIX), serverId: config.serverId, deadAfterMs: config.SERVER_DEAD_AFTER_MS })
   let beaten = false
   const task = new AsyncTask('server-liveness', async () => {
     if (redis.status !== 'ready') return
     if (await liveness.heartbeat() && beaten) {
-      // Our beat was gone: another server took us for dead and ghosted our users. They are not.
-      log.warn({ serverId: config.serverId }, 'This server had been given up for dead (no heartbeat reached Redis); writing its users back')
+      // Our beat was gone: Redis was flushed or restarted empty, or another server took us for dead
+      // and ghosted our users. Either way what this server holds is written back (Redis is additive).
+      log.warn({ serverId: config.serverId }, 'Redis had lost this server (flushed, restarted empty, or we were given up for dead); writing its users and spaces back')
       roomManager.reclaim()
+      await spaces.persistAll()
     }
     beaten = true
     const reaped = await liveness.reapDead()
@@ -37,4 +39,4 @@ export default fp(async function cluster (fastify) {
     fastify.scheduler.removeById('server-liveness')
     if (redis.status === 'ready') await liveness.retire().catch(() => {})
   })
-}, { name: 'cluster', dependencies: ['config', 'redis', 'schedule', 'room-manager'] })
+}, { name: 'cluster', dependencies: ['config', 'redis', 'schedule', 'spaces', 'room-manager'] })

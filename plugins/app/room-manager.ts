@@ -43,7 +43,8 @@ export default fp(async function roomManager (fastify) {
   await cluster.start()
   const onReady = (): void => { void rooms.persistAll() }
   redis.on('ready', onReady)
-  // Users become ghosts before their sockets close, and are flushed before Redis is let go.
+  // Users still here become ghosts (most were dropped already as @fastify/websocket's preClose closed
+  // their sockets), and everything is flushed before Redis is let go.
   fastify.addHook('preClose', async () => { rooms.shutdown() })
   fastify.addHook('onClose', async () => {
     redis.off('ready', onReady)

@@ -16,6 +16,8 @@ export default fp(async function websocket (fastify) {
     options: {
       maxPayload: config.MAX_MESSAGE_BYTES,
       perMessageDeflate: false,
+      // Checked by the connection instead, to answer as PROTOCOL §3.1 says rather than close 1007.
+      skipUTF8Validation: true,
       handleProtocols: (protocols) => pickDialect(protocols) ?? false
     },
     // Sockets close with 1001 (going away); the room manager has turned their users into ghosts.
