@@ -19,7 +19,8 @@ export default fp<ConfigPluginOptions>(async function config (fastify, options) 
   if (config.generated.length > 0) {
     fastify.log.warn({ file: config.DEV_SECRETS_FILE },
       `🔑 Generated ${config.generated.join(' and ')} for this machine (kept in ${config.DEV_SECRETS_FILE}); set them in the environment for anything but development`)
-    if (config.generated.includes('JWT_SECRET')) fastify.log.warn(`🔑 JWT_SECRET=${config.jwtKey}  (mint a token: npm run token -- --user alice)`)
-    if (config.generated.includes('ADMIN_TOKEN')) fastify.log.warn(`🔑 ADMIN_TOKEN=${config.adminToken}`)
   }
+  // Development secrets are printed at every start (they live in a file a newcomer may not look at).
+  if (config.devMode) fastify.log.warn(`🔑 JWT_SECRET=${config.jwtKey}  (mint a token: npm run token -- --user alice)`)
+  if (config.devMode || config.generated.includes('ADMIN_TOKEN')) fastify.log.warn(`🔑 ADMIN_TOKEN=${config.adminToken}`)
 }, { name: 'config' })
