@@ -4,7 +4,7 @@ import type { FastifyInstance } from 'fastify'
 export default async function monitoringRoutes (fastify: FastifyInstance): Promise<void> {
   const { metrics } = fastify
 
-  fastify.get('/metrics', { onRequest: fastify.requireAdmin }, async (_request, reply) =>
+  fastify.get('/metrics', { onRequest: [fastify.rateLimit(), fastify.requireAdmin] }, async (_request, reply) =>
     reply.type(metrics.registry.contentType).send(await metrics.registry.metrics()))
 
   fastify.get('/healthz', async () => ({ status: 'ok' }))

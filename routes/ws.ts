@@ -29,15 +29,29 @@ export default async function wsRoutes (fastify: FastifyInstance): Promise<void>
   }, config.PING_INTERVAL_MS).unref()
   fastify.addHook('onClose', async () => { clearInterval(liveness) })
 
-  /** Offering only subprotocols we do not speak is refused at the upgrade (PROTOCOL §3.1). */
-  const checkSubprotocols = async (request: FastifyRequest, reply: FastifyReply): Promise<void> => {
+  const perIp = new Map<string, number>()
+  const allowedOrigins = new Set(config.allowedOrigins)
+
+  /**
+   * What is refused before the upgrade: subprotocols we do not speak (400, PROTOCOL §3.1), a browser
+   * page from an origin not allowed (403: cross-site WebSocket hijacking), one address holding too
+   * many sockets (429).
+   */
+  const checkUpgrade = async (request: FastifyRequest, reply: FastifyReply): Promise<void> => {
+    const refuse = (statusCode: number, error: string, message: string) => reply.code(statusCode).send({ statusCode, error, message })
     const offered = offeredProtocols(request.headers['sec-websocket-protocol'])
     if (offered.length > 0 && pickDialect(offered) === undefined) {
-      await reply.code(400).send({
-        statusCode: 400,
-        error: 'Bad Request',
-        message: `unsupported subprotocol; offer one of ${DIALECTS.join(', ')}`
-      })
+      await refuse(400, 'Bad Request', `unsupported subprotocol; offer one of ${DIALECTS.join(', ')}`)
+      return
+    }
+    const origin = request.headers.origin
+    if (allowedOrigins.size > 0 && origin !== undefined && !allowedOrigins.has(origin)) {
+      request.log.warn({ origin }, 'Refused a WebSocket from an origin not in ALLOWED_ORIGINS')
+      await refuse(403, 'Forbidden', 'origin not allowed')
+      return
+    }
+    if (request.headers.upgrade !== undefined && (perIp.get(request.ip) ?? 0) >= config.MAX_CONNECTIONS_PER_IP) {
+      await refuse(429, 'Too Many Requests', 'too many connections from this address')
     }
   }
 
@@ -51,16 +65,23 @@ export default async function wsRoutes (fastify: FastifyInstance): Promise<void>
       log: request.log,
       maxMessagesPerS: config.MAX_MESSAGES_PER_S,
       joinTimeoutMs: config.JOIN_TIMEOUT_MS,
+      maxBufferedBytes: config.MAX_BUFFERED_BYTES,
       counters: roomManager.counters
     })
     connections.add(connection)
-    socket.once('close', () => connections.delete(connection))
+    perIp.set(request.ip, (perIp.get(request.ip) ?? 0) + 1)
+    socket.once('close', () => {
+      connections.delete(connection)
+      const left = (perIp.get(request.ip) ?? 1) - 1
+      if (left === 0) perIp.delete(request.ip)
+      else perIp.set(request.ip, left)
+    })
   }
 
   fastify.route({
     method: 'GET',
     url: '/ws',
-    preValidation: checkSubprotocols,
+    preValidation: checkUpgrade,
     handler: async (_request, reply) => reply.code(426).header('upgrade', 'websocket')
       .send({ statusCode: 426, error: 'Upgrade Required', message: 'connect with a WebSocket client' }),
     wsHandler
@@ -69,7 +90,7 @@ export default async function wsRoutes (fastify: FastifyInstance): Promise<void>
   fastify.route({
     method: 'GET',
     url: '/',
-    preValidation: checkSubprotocols,
+    preValidation: checkUpgrade,
     handler: async () => ({
       name: 'plaza',
       description: 'Realtime presence for 2D spaces',

@@ -10,6 +10,7 @@ import spaces from '../plugins/app/spaces.js'
 import config from '../plugins/external/config.js'
 import jwt from '../plugins/external/jwt.js'
 import redis from '../plugins/external/redis.js'
+import rateLimit from '../plugins/external/rate-limit.js'
 import schedule from '../plugins/external/schedule.js'
 import websocket from '../plugins/external/websocket.js'
 import adminRoutes from '../routes/admin/index.js'
@@ -29,6 +30,7 @@ async function plaza (fastify: FastifyInstance, options: AppOptions): Promise<vo
   await fastify.register(jwt)
   await fastify.register(websocket)
   await fastify.register(schedule)
+  await fastify.register(rateLimit)
 
   await fastify.register(spaces)
   await fastify.register(roomManager)
@@ -57,7 +59,9 @@ export function serverOptions (config: Config): FastifyServerOptions {
       }
     },
     // Space ids may be 128 characters long.
-    routerOptions: { maxParamLength: 200 }
+    routerOptions: { maxParamLength: 200 },
+    // Behind a load balancer, request.ip (per-IP limits) is the client's only if it is trusted.
+    trustProxy: config.TRUST_PROXY
   }
 }
 

@@ -42,7 +42,13 @@ export const EnvSchema = Type.Object({
   JOIN_TIMEOUT_MS: Int(10_000, 10),
   METRICS_MAX_SPACES: Int(100, 0, 100_000),
   SERVER_HEARTBEAT_MS: Int(2000, 10),
-  SERVER_DEAD_AFTER_MS: Int(6000, 30)
+  SERVER_DEAD_AFTER_MS: Int(6000, 30),
+  MAX_CONNECTIONS_PER_IP: Int(64, 1),
+  MAX_SPACES_PER_USER: Int(8, 1),
+  MAX_BUFFERED_BYTES: Int(1_048_576, 1024),
+  ALLOWED_ORIGINS: Type.String({ default: '' }),
+  ADMIN_RATE_LIMIT_PER_MIN: Int(120, 1),
+  TRUST_PROXY: Type.Boolean({ default: false })
 })
 
 export type Env = Static<typeof EnvSchema>
@@ -59,6 +65,8 @@ export interface Config extends Env {
   adminToken: string
   /** Secrets this process made up, so that the server can print them once. */
   generated: Array<'JWT_SECRET' | 'ADMIN_TOKEN'>
+  /** Origins a browser may open a WebSocket from; empty: any. */
+  allowedOrigins: string[]
 }
 
 /**
@@ -104,7 +112,8 @@ export function loadConfig (data: Record<string, unknown> = process.env): Config
     jwtKey,
     jwtAlgorithm,
     adminToken,
-    generated
+    generated,
+    allowedOrigins: env.ALLOWED_ORIGINS.split(',').map((o) => o.trim()).filter((o) => o !== '')
   }
 }
 

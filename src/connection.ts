@@ -19,6 +19,8 @@ export interface ConnectionOptions {
   log: Logger
   maxMessagesPerS: number
   joinTimeoutMs: number
+  /** A client that lets more than this pile up unread is cut off (it stopped reading). */
+  maxBufferedBytes: number
   counters: Counters
 }
 
@@ -52,6 +54,7 @@ export class Connection implements Peer {
   readonly #maxMessagesPerS: number
   readonly #joinTimeoutMs: number
   readonly #counters: Counters
+  readonly #maxBufferedBytes: number
   #state: State = 'idle'
   #member: Member | undefined
   #everJoined = false
@@ -72,6 +75,7 @@ export class Connection implements Peer {
     this.#maxMessagesPerS = options.maxMessagesPerS
     this.#joinTimeoutMs = options.joinTimeoutMs
     this.#counters = options.counters
+    this.#maxBufferedBytes = options.maxBufferedBytes
     this.#socket.on('message', (data, isBinary) => {
       try {
         this.#onFrame(data, isBinary)
@@ -93,6 +97,13 @@ export class Connection implements Peer {
 
   send (frame: string): void {
     if (this.#socket.readyState !== WebSocket.OPEN) return
+    if (this.#socket.bufferedAmount > this.#maxBufferedBytes) {
+      // It stopped reading: its backlog would grow in this server's memory. Cut it off (a drop).
+      this.#log.warn({ connectionId: this.connectionId, buffered: this.#socket.bufferedAmount }, 'Cut off a client that stopped reading')
+      this.#socket.terminate()
+      this.#onClose()
+      return
+    }
     this.#socket.send(frame)
     this.#counters.messagesOut++
   }
@@ -204,6 +215,10 @@ export class Connection implements Peer {
     if (outcome === 'gone' || (this.#state as State) === 'closed') return
     if (outcome === 'unknown-space') {
       this.#close(ErrorCode.UnknownSpace, `unknown space ${JSON.stringify(message.spaceId)}`, CloseCode.UnknownSpace)
+      return
+    }
+    if (outcome === 'too-many-spaces') {
+      this.#close(ErrorCode.RateLimited, 'this user is in too many spaces at once', CloseCode.TooManyMessages)
       return
     }
     this.#member = outcome

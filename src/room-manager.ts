@@ -82,11 +82,13 @@ export interface RoomManagerOptions {
   maxMovesPerS: number
   /** Connected users' `lastUpdated` is rewritten this often, so that they never look stale. */
   refreshIntervalMs: number
+  /** How many spaces one user may be in at once on this server. */
+  maxSpacesPerUser?: number
   counters?: Counters
   random?: () => number
 }
 
-export type JoinOutcome = Member | 'unknown-space' | 'gone'
+export type JoinOutcome = Member | 'unknown-space' | 'gone' | 'too-many-spaces'
 
 export interface Stats {
   totalSpaces: number
@@ -113,6 +115,7 @@ export class RoomManager {
   readonly #maxStep: number
   readonly #maxMovesPerS: number
   readonly #random: () => number
+  readonly #maxSpacesPerUser: number
   readonly #refreshTimer: NodeJS.Timeout
   readonly counters: Counters
 
@@ -125,6 +128,7 @@ export class RoomManager {
     this.#maxStep = options.maxStep
     this.#maxMovesPerS = options.maxMovesPerS
     this.#random = options.random ?? Math.random
+    this.#maxSpacesPerUser = options.maxSpacesPerUser ?? Number.POSITIVE_INFINITY
     this.counters = options.counters ?? new Counters()
     this.#refreshTimer = setInterval(() => this.refreshAll(), options.refreshIntervalMs).unref()
   }
@@ -146,6 +150,7 @@ export class RoomManager {
       const space = this.#spaces.get(spaceId)
       if (space === undefined) return 'unknown-space'
       if (!peer.isOpen) return 'gone'
+      if (!this.#rooms.get(spaceId)?.has(identity.userId) && this.#spacesOf(identity.userId) >= this.#maxSpacesPerUser) return 'too-many-spaces'
       return this.#admit(peer, identity, space, stored, fromStore)
     } finally {
       const joining = (this.#joining.get(spaceId) ?? 1) - 1
@@ -505,6 +510,12 @@ export class RoomManager {
     remote.set(user.userId, { ...user, serverId })
     if (known === undefined) this.#broadcast(room, { kind: 'joined', ...user })
     else if (known.x !== user.x || known.y !== user.y) this.#broadcast(room, { kind: 'moved', userId: user.userId, x: user.x, y: user.y })
+  }
+
+  #spacesOf (userId: string): number {
+    let count = 0
+    for (const room of this.#rooms.values()) if (room.has(userId)) count++
+    return count
   }
 
   #roster (spaceId: string): RosterEntry[] {

@@ -74,7 +74,7 @@ t.test('users on three servers share a space: joins and every move reach every p
     for (let i = 0; i < 10; i++) {
       const frame: Frame = await client.next(moveType(client), 5000)
       const { userId, x, y } = frame.payload as { userId: string, x: number, y: number }
-      ;(seen[userId] ??= []).push({ x, y })
+      seen[userId] = [...(seen[userId] ?? []), { x, y }]
     }
     const others = Object.keys(clients).filter((n) => n !== name)
     t.same(Object.keys(seen).sort(), others, `${name} hears the others' moves and not their own`)

@@ -33,6 +33,7 @@ export default fp(async function roomManager (fastify) {
     log,
     maxStep: config.MAX_STEP,
     maxMovesPerS: config.MAX_MOVES_PER_S,
+    maxSpacesPerUser: config.MAX_SPACES_PER_USER,
     // PROTOCOL §5 asks for at least every STALE_USER_MS / 3; a quarter leaves room for a slow flush.
     refreshIntervalMs: Math.max(1, Math.floor(config.STALE_USER_MS / 4))
   })
