@@ -2,6 +2,7 @@ import { isUtf8 } from 'node:buffer'
 import { randomUUID } from 'node:crypto'
 import { WebSocket, type RawData } from 'ws'
 import type { Counters } from './counters.js'
+import { corkForThisTurn } from './cork.js'
 import { codecs, type Codec } from './dialects/index.js'
 import type { DirectEvent } from './events.js'
 import type { Identity } from './identity.js'
@@ -104,6 +105,7 @@ export class Connection implements Peer {
       this.#onClose()
       return
     }
+    corkForThisTurn(this.#socket)
     this.#socket.send(frame)
     this.#counters.messagesOut++
   }
