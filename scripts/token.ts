@@ -2,6 +2,7 @@
  * Mints a test token signed with the server's JWT_SECRET (or the generated development secret):
  *   npm run token -- --user alice [--name Alice] [--expires-in 3600]
  */
+import { realpathSync } from 'node:fs'
 import { resolve } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { parseArgs } from 'node:util'
@@ -30,7 +31,7 @@ export function mintToken (argv: string[], env: Record<string, unknown>): string
   return sign({ userId: values.user, ...(values.name !== undefined ? { username: values.name } : {}) })
 }
 
-if (process.argv[1] !== undefined && fileURLToPath(import.meta.url) === resolve(process.argv[1])) {
+if (process.argv[1] !== undefined && realpathSync(fileURLToPath(import.meta.url)) === realpathSync(resolve(process.argv[1]))) {
   try {
     process.stdout.write(mintToken(process.argv.slice(2), process.env) + '\n')
   } catch (err) {

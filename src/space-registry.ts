@@ -7,6 +7,7 @@ export interface SpaceRegistryOptions {
   redis: Redis
   keys: RedisKeys
   log: Logger
+  serverId: string
 }
 
 /**
@@ -18,6 +19,7 @@ export class SpaceRegistry {
   readonly #redis: Redis
   readonly #keys: RedisKeys
   readonly #log: Logger
+  readonly #serverId: string
   readonly #cache = new Map<string, Space>()
   /** The JSON each cached space was built from, so that an unchanged definition is not rebuilt. */
   readonly #json = new Map<string, string>()
@@ -28,6 +30,7 @@ export class SpaceRegistry {
     this.#redis = options.redis
     this.#keys = options.keys
     this.#log = options.log
+    this.#serverId = options.serverId
   }
 
   /** The cached space: the hot path's lookup, never a round trip. */
@@ -41,6 +44,7 @@ export class SpaceRegistry {
     try {
       const value = await this.#redis.hget(this.#keys.spaces, id)
       if (value === null) {
+        if (this.#cache.has(id) && await this.#redisLostUs()) return this.#cache.get(id)
         this.#forget(id)
         return undefined
       }
@@ -98,7 +102,8 @@ export class SpaceRegistry {
     try {
       const all = await this.#redis.hgetall(this.#keys.spaces)
       for (const [id, value] of Object.entries(all)) this.#remember(id, value)
-      for (const id of this.#cache.keys()) if (!Object.hasOwn(all, id) && !this.#unsaved.has(id)) this.#forget(id)
+      const missing = [...this.#cache.keys()].filter((id) => !Object.hasOwn(all, id) && !this.#unsaved.has(id))
+      if (missing.length > 0 && !await this.#redisLostUs()) for (const id of missing) this.#forget(id)
     } catch (err) {
       this.#log.warn({ err }, 'Could not read space definitions from Redis; using the cached ones')
     }
@@ -149,6 +154,15 @@ export class SpaceRegistry {
     this.#cache.delete(id)
     this.#json.delete(id)
     this.#unsaved.delete(id)
+  }
+
+  /**
+   * Whether Redis was flushed or restarted empty since this server's last heartbeat (it is no longer
+   * in the live set). Then a space missing from Redis was not deleted (a deletion is announced to
+   * every server): it is kept, and written back with the rest by the next heartbeat.
+   */
+  async #redisLostUs (): Promise<boolean> {
+    return await this.#redis.zscore(this.#keys.servers, this.#serverId) === null
   }
 
   #redisReady (): boolean {

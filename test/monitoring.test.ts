@@ -1,8 +1,9 @@
-import { type ChildProcess, execFile, spawn } from 'node:child_process'
+import { execFile } from 'node:child_process'
 import { request } from 'node:http'
-import { createServer } from 'node:net'
 import { promisify } from 'node:util'
-import t, { type Test } from 'tap'
+import { PrivateRedis } from './helpers/private-redis.js'
+import { freePort } from './helpers/process.js'
+import t from 'tap'
 import { ADMIN_TOKEN, settle, startApp, type TestApp } from './helpers/app.js'
 import { TestClient } from './helpers/client.js'
 
@@ -19,7 +20,7 @@ const UNAUTHORIZED = { statusCode: 401, error: 'Unauthorized', message: 'Unautho
 const EXPOSITION_TYPE = /^text\/plain; ?version=0\.0\.4(;|$)/
 
 const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms))
-const execFileAsync = promisify(execFile)
+const _execFileAsync = promisify(execFile)
 
 // ---------------------------------------------------------------------------------------------
 // HTTP: node:http rather than fetch, which would add `Accept: */*` to every request.
@@ -73,71 +74,6 @@ async function statsOf (plaza: TestApp): Promise<StatsBody> {
 }
 
 // ---------------------------------------------------------------------------------------------
-// A Redis server of the test's own, to freeze, kill and restart.
-
-async function freePort (): Promise<number> {
-  const server = createServer()
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve))
-  const address = server.address()
-  const port = typeof address === 'object' && address !== null ? address.port : 0
-  await new Promise((resolve) => server.close(resolve))
-  return port
-}
-
-class PrivateRedis {
-  readonly port: number
-  #child: ChildProcess | undefined
-
-  private constructor (port: number) {
-    this.port = port
-  }
-
-  /** Starts redis-server on a free port; it is killed when the test ends, whatever state it is in. */
-  static async start (t: Test): Promise<PrivateRedis> {
-    const redis = new PrivateRedis(await freePort())
-    t.teardown(() => redis.stop('SIGKILL'))
-    await redis.start()
-    return redis
-  }
-
-  get url (): string {
-    return `redis://127.0.0.1:${this.port}`
-  }
-
-  /** (Re)starts the server on the same port and waits until it answers PING. */
-  async start (): Promise<void> {
-    const child = spawn('redis-server', ['--port', String(this.port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no'],
-      { stdio: 'ignore' })
-    this.#child = child
-    child.on('error', () => { /* seen as an exit below */ })
-    const deadline = Date.now() + 5000
-    for (;;) {
-      if (child.exitCode !== null || child.signalCode !== null) throw new Error(`redis-server on port ${this.port} exited at start`)
-      try {
-        const { stdout } = await execFileAsync('redis-cli', ['-h', '127.0.0.1', '-p', String(this.port), 'ping'], { timeout: 1000 })
-        if (stdout.trim() === 'PONG') return
-      } catch {
-        // not listening yet
-      }
-      if (Date.now() > deadline) throw new Error(`redis-server on port ${this.port} did not answer PING within 5 s`)
-      await sleep(50)
-    }
-  }
-
-  signal (signal: NodeJS.Signals): void {
-    this.#child?.kill(signal)
-  }
-
-  /** Sends `signal` and waits for the process to exit (SIGKILL ends even a stopped process). */
-  async stop (signal: NodeJS.Signals): Promise<void> {
-    const child = this.#child
-    if (child === undefined || child.exitCode !== null || child.signalCode !== null) return
-    const exited = new Promise((resolve) => child.once('exit', resolve))
-    child.kill(signal)
-    await exited
-  }
-}
-
 // ---------------------------------------------------------------------------------------------
 // A strict reader of the Prometheus text exposition format 0.0.4.
 

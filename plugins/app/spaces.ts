@@ -25,7 +25,7 @@ export const DEMO_SPACE: SpaceDefinition = {
 /** Space definitions (`fastify.spaces`): loaded from Redis, then SPACES_FILE written over them. */
 export default fp(async function spaces (fastify) {
   const { config, redis, log } = fastify
-  const registry = new SpaceRegistry({ redis, keys: redisKeys(config.KEY_PREFIX), log })
+  const registry = new SpaceRegistry({ redis, keys: redisKeys(config.KEY_PREFIX), log, serverId: config.serverId })
   await registry.loadAll()
   if (config.SPACES_FILE !== undefined) {
     const definitions = readSpacesFile(config.SPACES_FILE)

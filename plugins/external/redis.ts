@@ -50,10 +50,10 @@ export default fp(async function redis (fastify) {
     }
   }
   fastify.addHook('onClose', async () => {
-    for (const redis of [subscriber, client]) {
-      if (redis.status === 'ready') await redis.quit().catch(() => redis.disconnect())
-      else redis.disconnect()
-    }
+    // A subscriber has nothing to flush, and its QUIT would wait on a hung Redis with no timeout.
+    subscriber.disconnect()
+    if (client.status === 'ready') await client.quit().catch(() => client.disconnect())
+    else client.disconnect()
   })
 }, { name: 'redis', dependencies: ['config'] })
 

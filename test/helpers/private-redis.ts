@@ -1,6 +1,7 @@
 import { type ChildProcess, execFile, spawn } from 'node:child_process'
 import { setTimeout as sleep } from 'node:timers/promises'
 import { promisify } from 'node:util'
+import { Redis } from 'ioredis'
 import type { Test } from 'tap'
 import { freePort } from './process.js'
 
@@ -50,6 +51,14 @@ export class PrivateRedis {
 
   signal (signal: NodeJS.Signals): void {
     this.#child?.kill(signal)
+  }
+
+  /** A client of the test's own on this server, disconnected when the test ends. */
+  client (t: Test): Redis {
+    const client = new Redis(this.url, { maxRetriesPerRequest: 1 })
+    client.on('error', () => { /* the test kills this server on purpose */ })
+    t.teardown(() => { client.disconnect() })
+    return client
   }
 
   /** Sends `signal` and waits for the process to exit (SIGKILL ends even a stopped process). */
