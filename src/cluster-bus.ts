@@ -30,6 +30,8 @@ const ROSTER_WAIT_MS = 250
 export type ControlEvent =
   | { kind: 'space-changed', spaceId: string }
   | { kind: 'space-deleted', spaceId: string }
+  /** Several definitions changed at once (SPACES_FILE, or written back after an outage): read them all. */
+  | { kind: 'spaces-changed' }
 
 export interface BusHandler {
   onSpaceEvents: (spaceId: string, from: string, events: BusEvent[]) => void

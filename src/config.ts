@@ -79,6 +79,12 @@ export function loadConfig (data: Record<string, unknown> = process.env): Config
   if (env.JWT_SECRET !== undefined && env.JWT_PUBLIC_KEY !== undefined) {
     throw new Error('Set JWT_SECRET (HS256) or JWT_PUBLIC_KEY (RS256/ES256), not both')
   }
+  if (env.SERVER_DEAD_AFTER_MS < 2 * env.SERVER_HEARTBEAT_MS) {
+    throw new Error('SERVER_DEAD_AFTER_MS must be at least twice SERVER_HEARTBEAT_MS, or live servers would take each other for dead')
+  }
+  if (env.USER_STATE_TTL_S * 1000 <= env.STALE_USER_MS) {
+    throw new Error('USER_STATE_TTL_S must be longer than STALE_USER_MS, or ghosts would expire before they are swept (and told)')
+  }
   const devMode = env.JWT_SECRET === undefined && env.JWT_PUBLIC_KEY === undefined
   const generated: Config['generated'] = []
   const dev = devMode || env.ADMIN_TOKEN === undefined ? readDevSecrets(env.DEV_SECRETS_FILE) : {}

@@ -1,17 +1,19 @@
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client'
 import type { Counters } from './counters.js'
-import type { Census } from './presence-store.js'
 import type { Stats } from './room-manager.js'
+
+/** The `space` label of the spaces beyond METRICS_MAX_SPACES, summed. */
+export const OTHER_SPACES = '(other)'
 
 export interface MetricsSources {
   counters: Counters
   /** This server's connected users by space. */
   localStats: () => Stats
-  /** What Redis knows across servers; rejects when Redis does not answer. */
-  census: () => Promise<Census>
+  /** Connected users and ghosts across servers; rejects when Redis does not answer. */
+  clusterTotals: () => Promise<{ connectedUsers: number, ghostUsers: number }>
   /** One Redis round trip in ms, or null when Redis did not answer in time. */
   redisLatencyMs: () => Promise<number | null>
-  /** At most this many spaces get a label of their own; the rest are summed under `_other`. */
+  /** At most this many spaces get a label of their own; the rest are summed under `(other)`. */
   maxSpaceLabels: number
 }
 
@@ -63,7 +65,7 @@ export function createMetrics (sources: MetricsSources) {
   })
   new Gauge({
     name: 'plaza_space_users',
-    help: 'Users connected to this server, by space (the largest spaces; the rest summed under space="_other")',
+    help: 'Users connected to this server, by space (the largest spaces; the rest summed under space="(other)")',
     labelNames: ['space'],
     registers,
     collect () {
@@ -71,7 +73,8 @@ export function createMetrics (sources: MetricsSources) {
       const spaces = sources.localStats().spacesWithUsers.sort((a, b) => b.userCount - a.userCount)
       for (const { spaceId, userCount } of spaces.slice(0, sources.maxSpaceLabels)) this.set({ space: spaceId }, userCount)
       const rest = spaces.slice(sources.maxSpaceLabels).reduce((sum, s) => sum + s.userCount, 0)
-      if (rest > 0) this.set({ space: '_other' }, rest)
+      // "(other)" cannot be a space id (parentheses are not allowed in one).
+      if (rest > 0) this.set({ space: OTHER_SPACES }, rest)
     }
   })
   new Gauge({
@@ -81,7 +84,7 @@ export function createMetrics (sources: MetricsSources) {
     registers,
     async collect () {
       this.reset()
-      const census = await sources.census().catch(() => undefined)
+      const census = await sources.clusterTotals().catch(() => undefined)
       if (census === undefined) return
       this.set({ state: 'connected' }, census.connectedUsers)
       this.set({ state: 'ghost' }, census.ghostUsers)

@@ -41,8 +41,10 @@ export interface PresenceStore {
   remove: (spaceId: string, userId: string) => void
   /** Writes what is queued now; true when everything queued reached the store. */
   flush: () => Promise<boolean>
-  /** Counts what the store holds, across every server. */
+  /** Counts what the store holds, across every server, by space. */
   census: () => Promise<Census>
+  /** The same totals without the breakdown by space: two counts, whatever the number of users. */
+  totals: () => Promise<{ connectedUsers: number, ghostUsers: number }>
   /** Forgets a whole space (its definition was deleted). */
   removeSpace: (spaceId: string) => Promise<void>
   close: () => Promise<void>
@@ -80,6 +82,9 @@ export class RedisPresenceStore implements PresenceStore {
   readonly #owned = new Set<string>()
   #inFlight: Promise<boolean> | undefined
   #followUp: Promise<boolean> | undefined
+  #followUpUrgentOnly = true
+  /** Queued writes that should not wait for the interval, by space. */
+  readonly #urgent = new Map<string, Set<string>>()
   #soon: Promise<boolean> | undefined
   #failing = false
 
@@ -115,17 +120,29 @@ export class RedisPresenceStore implements PresenceStore {
     return { users: [...byId.values()], fromStore }
   }
 
-  save (spaceId: string, record: PresenceRecord): void {
+  save (spaceId: string, record: PresenceRecord, urgent = false): void {
     this.#queue(spaceId).set(record.userId, record)
+    if (urgent) this.#markUrgent(spaceId, record.userId)
   }
 
   remove (spaceId: string, userId: string): void {
     this.#queue(spaceId).set(userId, null)
+    this.#markUrgent(spaceId, userId)
   }
 
   /** Another server took the user over: nothing more is written for them from here. */
   release (spaceId: string, userId: string): void {
     this.#queue(spaceId).set(userId, RELEASED)
+    this.#markUrgent(spaceId, userId)
+  }
+
+  #markUrgent (spaceId: string, userId: string): void {
+    let users = this.#urgent.get(spaceId)
+    if (users === undefined) {
+      users = new Set()
+      this.#urgent.set(spaceId, users)
+    }
+    users.add(userId)
   }
 
   /** After this server was given up for dead: claim every user it writes again. */
@@ -133,11 +150,14 @@ export class RedisPresenceStore implements PresenceStore {
     this.#owned.clear()
   }
 
-  /** Flushes on the next turn of the event loop, so that a burst of lifecycle writes shares one pipeline. */
+  /**
+   * Flushes the urgent writes (joins, drops, leaves) on the next turn of the event loop, so that a
+   * burst of them shares one pipeline; moves wait for the interval, so that they stay coalesced.
+   */
   flushSoon (): Promise<boolean> {
     this.#soon ??= new Promise<void>((resolve) => setImmediate(resolve)).then(() => {
       this.#soon = undefined
-      return this.flush()
+      return this.flush(true)
     })
     return this.#soon
   }
@@ -146,16 +166,24 @@ export class RedisPresenceStore implements PresenceStore {
    * One flush at a time, so that a failed batch can be put back under anything queued after it; calls
    * made meanwhile share a single follow-up, so a hung Redis never grows a queue of flushes.
    */
-  flush (): Promise<boolean> {
+  flush (urgentOnly = false): Promise<boolean> {
     if (this.#inFlight === undefined) {
-      this.#inFlight = this.#flushOnce().finally(() => { this.#inFlight = undefined })
+      this.#inFlight = this.#flushOnce(urgentOnly).finally(() => { this.#inFlight = undefined })
       return this.#inFlight
     }
+    if (!urgentOnly) this.#followUpUrgentOnly = false
     this.#followUp ??= this.#inFlight.then(() => {
+      const urgent = this.#followUpUrgentOnly
       this.#followUp = undefined
-      return this.flush()
+      this.#followUpUrgentOnly = true
+      return this.flush(urgent)
     })
     return this.#followUp
+  }
+
+  async totals (): Promise<{ connectedUsers: number, ghostUsers: number }> {
+    const [all, ghosts] = await Promise.all([this.#redis.zcard(this.#keys.presenceIndex), this.#redis.zcard(this.#keys.ghostIndex)])
+    return { connectedUsers: all - ghosts, ghostUsers: ghosts }
   }
 
   async census (): Promise<Census> {
@@ -205,11 +233,13 @@ export class RedisPresenceStore implements PresenceStore {
     return ops
   }
 
-  async #flushOnce (): Promise<boolean> {
+  async #flushOnce (urgentOnly: boolean): Promise<boolean> {
     if (this.#pending.size === 0) return true
     if (this.#redis.status !== 'ready') return false
-    const batch = this.#pending
-    this.#pending = new Map()
+    const batch = urgentOnly ? this.#takeUrgent() : this.#pending
+    if (!urgentOnly) this.#pending = new Map()
+    this.#urgent.clear()
+    if (batch.size === 0) return true
     const pipeline = this.#redis.pipeline()
     const debug = isDebugEnabled(this.#log)
     // The sweep's index follows every write: scored by lastUpdated, ghosts also in their own set.
@@ -271,6 +301,25 @@ export class RedisPresenceStore implements PresenceStore {
       this.#failing = true
       return false
     }
+  }
+
+  /** Takes the urgent writes out of the queue, leaving the others for the interval. */
+  #takeUrgent (): PendingOps {
+    const batch: PendingOps = new Map()
+    for (const [spaceId, users] of this.#urgent) {
+      const ops = this.#pending.get(spaceId)
+      if (ops === undefined) continue
+      const taken = new Map<string, PendingOp>()
+      for (const userId of users) {
+        const op = ops.get(userId)
+        if (op === undefined) continue
+        taken.set(userId, op)
+        ops.delete(userId)
+      }
+      if (ops.size === 0) this.#pending.delete(spaceId)
+      if (taken.size > 0) batch.set(spaceId, taken)
+    }
+    return batch
   }
 
   /** Puts a failed batch back, under anything queued since (which is newer). */

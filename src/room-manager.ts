@@ -58,13 +58,16 @@ export interface ClusterLink {
   exit: (spaceId: string) => void
   publish: (spaceId: string, event: BusEvent) => void
   publishControl: (event: ControlEvent) => Promise<unknown>
+  /** A server died: it listens nowhere any more. */
+  forgetServer: (serverId: string) => void
 }
 
 export const LOCAL_ONLY: ClusterLink = {
   enter: async () => {},
   exit: () => {},
   publish: () => {},
-  publishControl: async () => {}
+  publishControl: async () => {},
+  forgetServer: () => {}
 }
 
 /** A user connected to another server, in a space this server has users in. */
@@ -74,7 +77,12 @@ interface RemoteUser extends RosterEntry {
 
 export interface RoomManagerOptions {
   spaces: SpaceRegistry
-  presence: PresenceStore & { flushSoon: () => Promise<boolean>, release: (spaceId: string, userId: string) => void, reclaim: () => void }
+  presence: PresenceStore & {
+    flushSoon: () => Promise<boolean>
+    release: (spaceId: string, userId: string) => void
+    reclaim: () => void
+    save: (spaceId: string, record: PresenceRecord, urgent?: boolean) => void
+  }
   cluster?: ClusterLink
   serverId: string
   log: Logger
@@ -223,7 +231,7 @@ export class RoomManager {
     this.#log.info({ spaceId, userId: member.userId, count: users.length, fromMemory, fromRedis: fromStore ? stored.length : 0 },
       `📊 [SPACE JOIN] Sending ${users.length} users to ${member.username}: ${fromMemory} from memory, ${fromStore ? stored.length : 0} from Redis`)
 
-    this.#presence.save(spaceId, member)
+    this.#presence.save(spaceId, member, true)
     void this.#presence.flushSoon().then((saved) => {
       if (saved) {
         this.#log.info({ spaceId, userId: member.userId, x: member.x, y: member.y },
@@ -265,7 +273,7 @@ export class RoomManager {
     member.connected = false
     member.lastUpdated = Date.now()
     this.counters.drops++
-    this.#presence.save(member.spaceId, member)
+    this.#presence.save(member.spaceId, member, true)
     void this.#presence.flushSoon()
     this.#tell(member.spaceId, { kind: 'dropped', userId: member.userId })
     this.#exitIfEmpty(member.spaceId)
@@ -304,8 +312,25 @@ export class RoomManager {
     return existed || hadUsers
   }
 
+  /**
+   * Writes back the space definitions this server holds (Redis returned, perhaps empty); tells the
+   * others when some were defined here while Redis was away.
+   */
+  async restoreSpaces (): Promise<void> {
+    if (await this.#spaces.persistAll()) await this.announceSpaces()
+  }
+
+  /** Tells the other servers to read every definition again. */
+  async announceSpaces (): Promise<void> {
+    await this.#cluster.publishControl({ kind: 'spaces-changed' }).catch(() => {})
+  }
+
   /** Another server changed the deployment: a space was redefined or deleted there. */
   onControl (event: ControlEvent): void {
+    if (event.kind === 'spaces-changed') {
+      void this.#spaces.loadAll()
+      return
+    }
     if (event.kind === 'space-changed') {
       void this.#spaces.resolve(event.spaceId)
       return
@@ -320,11 +345,14 @@ export class RoomManager {
     const remote = this.#remoteUsers(spaceId)
     for (const event of events) {
       switch (event.kind) {
-        case 'joined':
+        case 'joined': {
           if (room?.has(event.userId)) break
+          const known = remote.get(event.userId)
           remote.set(event.userId, { userId: event.userId, username: event.username, x: event.x, y: event.y, serverId: from })
-          this.#broadcast(room, event)
+          // Announced again (its server wrote it back after an outage) where it stood: nothing new.
+          if (known?.x !== event.x || known.y !== event.y || known.username !== event.username) this.#broadcast(room, event)
           break
+        }
         case 'moved': {
           if (room?.has(event.userId)) break
           const user = remote.get(event.userId)
@@ -348,9 +376,17 @@ export class RoomManager {
         case 'hello':
           this.#cluster.publish(spaceId, { kind: 'roster', users: this.#roster(spaceId) })
           break
-        case 'roster':
+        case 'roster': {
           for (const user of event.users) this.#learn(spaceId, user, from)
+          // Whoever that server held and no longer lists went away while we could not hear it.
+          const listed = new Set(event.users.map((u) => u.userId))
+          for (const user of [...remote.values()]) {
+            if (user.serverId !== from || listed.has(user.userId)) continue
+            remote.delete(user.userId)
+            this.#broadcast(room, { kind: 'dropped', userId: user.userId })
+          }
           break
+        }
         case 'bye':
           break
       }
@@ -366,7 +402,7 @@ export class RoomManager {
       this.counters.staleSwept++
       const member = this.#rooms.get(spaceId)?.get(userId)
       if (member !== undefined) {
-        this.#presence.save(spaceId, member)
+        this.#presence.save(spaceId, member, true)
         continue
       }
       this.#remote.get(spaceId)?.delete(userId)
@@ -376,7 +412,8 @@ export class RoomManager {
   }
 
   /** Tells everyone of users whose server died, now ghosts in Redis (see ServerLiveness). */
-  applyDeadServerUsers (users: Array<{ spaceId: string, userId: string }>): void {
+  applyDeadServerUsers (users: Array<{ serverId: string, spaceId: string, userId: string }>): void {
+    for (const serverId of new Set(users.map((u) => u.serverId))) this.#cluster.forgetServer(serverId)
     for (const { spaceId, userId } of users) {
       if (this.#rooms.get(spaceId)?.has(userId)) continue
       this.#remote.get(spaceId)?.delete(userId)
@@ -403,7 +440,7 @@ export class RoomManager {
     this.#presence.reclaim()
     for (const [spaceId, room] of this.#rooms) {
       for (const member of room.values()) {
-        this.#presence.save(spaceId, member)
+        this.#presence.save(spaceId, member, true)
         this.#cluster.publish(spaceId, { kind: 'joined', userId: member.userId, username: member.username, x: member.x, y: member.y })
       }
     }
@@ -412,7 +449,7 @@ export class RoomManager {
 
   /** Re-queues every connected user, for a Redis that came back (perhaps empty). */
   persistAll (): Promise<boolean> {
-    for (const room of this.#rooms.values()) for (const member of room.values()) this.#presence.save(member.spaceId, member)
+    for (const room of this.#rooms.values()) for (const member of room.values()) this.#presence.save(member.spaceId, member, true)
     return this.#presence.flushSoon()
   }
 
@@ -445,9 +482,14 @@ export class RoomManager {
     }
   }
 
-  /** What Redis knows across every server; rejects when Redis does not answer. */
+  /** What Redis knows across every server, by space; rejects when Redis does not answer. */
   census (): Promise<Census> {
     return this.#presence.census()
+  }
+
+  /** Connected users and ghosts across every server, counted in Redis. */
+  clusterTotals (): Promise<{ connectedUsers: number, ghostUsers: number }> {
+    return this.#presence.totals()
   }
 
   async close (): Promise<void> {

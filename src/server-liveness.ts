@@ -42,6 +42,8 @@ interface ReapCommand {
   plazaReapServer: (servers: string, index: string, ghosts: string, users: string, serverId: string, cutoff: number, now: number, prefix: string) => Promise<string[]>
 }
 
+export interface Reaped { serverId: string, spaceId: string, userId: string }
+
 export interface ServerLivenessOptions {
   redis: Redis
   keys: RedisKeys
@@ -68,23 +70,47 @@ export class ServerLiveness {
     this.#redis.defineCommand('plazaReapServer', { numberOfKeys: 4, lua: REAP_SCRIPT })
   }
 
-  /** Beats; true when this server was not in the live set (first beat, or given up for dead). */
-  async heartbeat (now = Date.now()): Promise<boolean> {
-    return await this.#redis.zadd(this.#keys.servers, now, this.#serverId) === 1
+  /**
+   * Beats, scored by Redis's own clock (servers' clocks may disagree); true when this server was not
+   * in the live set (first beat, or Redis lost it, or it was given up for dead).
+   */
+  async heartbeat (): Promise<boolean> {
+    return await this.#redis.zadd(this.#keys.servers, await this.#now(), this.#serverId) === 1
   }
 
   /** Every dead server found, reaped: the users it held connected, now ghosts. */
-  async reapDead (now = Date.now()): Promise<Array<{ serverId: string, spaceId: string, userId: string }>> {
+  async reapDead (): Promise<Reaped[]> {
+    const now = await this.#now()
     const cutoff = now - this.#deadAfterMs
     const dead = await this.#redis.zrangebyscore(this.#keys.servers, '-inf', cutoff)
-    const reaped: Array<{ serverId: string, spaceId: string, userId: string }> = []
+    const reaped: Reaped[] = []
     for (const serverId of dead) {
-      if (serverId === this.#serverId) continue
-      const flat = await (this.#redis as unknown as ReapCommand).plazaReapServer(this.#keys.servers, this.#keys.presenceIndex,
-        this.#keys.ghostIndex, this.#keys.serverUsers(serverId), serverId, cutoff, now, this.#keys.prefix)
-      for (let i = 0; i + 1 < flat.length; i += 2) reaped.push({ serverId, spaceId: flat[i] as string, userId: flat[i + 1] as string })
+      if (serverId !== this.#serverId) reaped.push(...await this.#reap(serverId, cutoff, now))
     }
     return reaped
+  }
+
+  /**
+   * At start: a previous run under this SERVER_ID that never retired (it crashed, and came back
+   * before anyone noticed) still has users marked connected. They are ghosts now.
+   */
+  async reapPreviousLife (): Promise<Reaped[]> {
+    const now = await this.#now()
+    return this.#reap(this.#serverId, Number.MAX_SAFE_INTEGER, now)
+  }
+
+  async #reap (serverId: string, cutoff: number, now: number): Promise<Reaped[]> {
+    const flat = await (this.#redis as unknown as ReapCommand).plazaReapServer(this.#keys.servers, this.#keys.presenceIndex,
+      this.#keys.ghostIndex, this.#keys.serverUsers(serverId), serverId, cutoff, now, this.#keys.prefix)
+    const reaped: Reaped[] = []
+    for (let i = 0; i + 1 < flat.length; i += 2) reaped.push({ serverId, spaceId: flat[i] as string, userId: flat[i + 1] as string })
+    return reaped
+  }
+
+  /** Redis's clock, in ms. */
+  async #now (): Promise<number> {
+    const [seconds, micros] = await this.#redis.time()
+    return Number(seconds) * 1000 + Math.floor(Number(micros) / 1000)
   }
 
   /** A clean shutdown: out of the live set (its users were written as ghosts already). */

@@ -111,10 +111,12 @@ export class SpaceRegistry {
 
   /**
    * Writes back what this server holds after Redis returned (perhaps empty): definitions made while
-   * it was away overwrite, the others only fill in what is missing.
+   * it was away overwrite, the others only fill in what is missing. True when some were redefined
+   * (the other servers should read them again).
    */
-  async persistAll (): Promise<void> {
-    if (this.#cache.size === 0) return
+  async persistAll (): Promise<boolean> {
+    if (this.#cache.size === 0) return false
+    const redefined = this.#unsaved.size > 0
     const pipeline = this.#redis.pipeline()
     for (const [id, space] of this.#cache) {
       const value = this.#json.get(id) ?? JSON.stringify(space.definition)
@@ -122,7 +124,9 @@ export class SpaceRegistry {
       else pipeline.hsetnx(this.#keys.spaces, id, value)
     }
     const results = await pipeline.exec()
-    if (results?.every(([err]) => err === null) === true) this.#unsaved.clear()
+    if (results?.every(([err]) => err === null) !== true) return false
+    this.#unsaved.clear()
+    return redefined
   }
 
   #remember (id: string, value: string): Space | undefined {

@@ -651,7 +651,7 @@ t.test('stale sweeps are counted and timed', async (t) => {
   t.same(metrics.errors, [])
 })
 
-t.test('beyond METRICS_MAX_SPACES, spaces are summed under space="_other"', async (t) => {
+t.test('beyond METRICS_MAX_SPACES, spaces are summed under space="(other)"', async (t) => {
   const plaza = await startApp(t, { METRICS_MAX_SPACES: 1 })
   const placements: Array<[string, string]> = [['X', 'x1'], ['X', 'x2'], ['Y', 'y1'], ['Z', 'z1']]
   for (const id of ['X', 'Y', 'Z']) await plaza.defineSpace({ id })
@@ -665,7 +665,7 @@ t.test('beyond METRICS_MAX_SPACES, spaces are summed under space="_other"', asyn
   const metrics = await scrape(plaza)
   t.same(metrics.errors, [])
   const series = seriesOf(metrics, 'plaza_space_users').sort((a, b) => ((a.labels.space ?? '') < (b.labels.space ?? '') ? -1 : 1))
-  t.same(series, [{ labels: { space: 'X' }, value: 2 }, { labels: { space: '_other' }, value: 2 }],
+  t.same(series, [{ labels: { space: '(other)' }, value: 2 }, { labels: { space: 'X' }, value: 2 }],
     'the largest space has its own label, the two others are summed')
   t.equal(sampleValue(metrics, 'plaza_users'), 4, 'the total is unaffected')
 })

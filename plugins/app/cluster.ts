@@ -9,19 +9,32 @@ import { ServerLiveness } from '../../src/server-liveness.js'
  * its connected users into ghosts and tells everyone (well before the stale sweep would).
  */
 export default fp(async function cluster (fastify) {
-  const { config, redis, log, roomManager, spaces } = fastify
+  const { config, redis, log, roomManager } = fastify
   const liveness = new ServerLiveness({ redis, keys: redisKeys(config.KEY_PREFIX), serverId: config.serverId, deadAfterMs: config.SERVER_DEAD_AFTER_MS })
+  // A server that just (re)connected to Redis reaps nobody yet: after an outage everyone's beat is
+  // old, and the others need one interval to beat again.
+  let connectedAt = Date.now()
+  const onReady = (): void => { connectedAt = Date.now() }
+  redis.on('ready', onReady)
   let beaten = false
   const task = new AsyncTask('server-liveness', async () => {
     if (redis.status !== 'ready') return
+    if (!beaten) {
+      const previous = await liveness.reapPreviousLife()
+      if (previous.length > 0) {
+        log.warn({ serverId: config.serverId, users: previous.length }, 'A previous run under this SERVER_ID left users marked connected; they are ghosts now')
+        roomManager.applyDeadServerUsers(previous)
+      }
+    }
     if (await liveness.heartbeat() && beaten) {
       // Our beat was gone: Redis was flushed or restarted empty, or another server took us for dead
       // and ghosted our users. Either way what this server holds is written back (Redis is additive).
       log.warn({ serverId: config.serverId }, 'Redis had lost this server (flushed, restarted empty, or we were given up for dead); writing its users and spaces back')
       roomManager.reclaim()
-      await spaces.persistAll()
+      await roomManager.restoreSpaces()
     }
     beaten = true
+    if (Date.now() - connectedAt < config.SERVER_DEAD_AFTER_MS) return
     const reaped = await liveness.reapDead()
     if (reaped.length === 0) return
     for (const serverId of new Set(reaped.map((r) => r.serverId))) {
@@ -36,7 +49,8 @@ export default fp(async function cluster (fastify) {
   ))
   // Leaving cleanly: out of the live set once our users were written as ghosts (room manager's onClose).
   fastify.addHook('onClose', async () => {
+    redis.off('ready', onReady)
     fastify.scheduler.removeById('server-liveness')
     if (redis.status === 'ready') await liveness.retire().catch(() => {})
   })
-}, { name: 'cluster', dependencies: ['config', 'redis', 'schedule', 'spaces', 'room-manager'] })
+}, { name: 'cluster', dependencies: ['config', 'redis', 'schedule', 'room-manager'] })

@@ -17,7 +17,7 @@ export default fp(async function metrics (fastify) {
   fastify.decorate('metrics', createMetrics({
     counters: roomManager.counters,
     localStats: () => roomManager.stats(),
-    census: () => roomManager.census(),
+    clusterTotals: () => roomManager.clusterTotals(),
     redisLatencyMs: () => redisLatencyMs(redis, REDIS_PROBE_TIMEOUT_MS),
     maxSpaceLabels: config.METRICS_MAX_SPACES
   }))

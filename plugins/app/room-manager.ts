@@ -42,7 +42,12 @@ export default fp(async function roomManager (fastify) {
     onControl: (_from, event) => rooms.onControl(event)
   })
   await cluster.start()
-  const onReady = (): void => { void rooms.persistAll() }
+  // Redis is additive: when it returns (perhaps empty), what this server holds is written back.
+  const onReady = (): void => {
+    void rooms.persistAll()
+    rooms.restoreSpaces().catch((err: unknown) => log.warn({ err }, 'Could not write space definitions back to Redis'))
+  }
+  if (config.SPACES_FILE !== undefined) await rooms.announceSpaces()
   redis.on('ready', onReady)
   // Users still here become ghosts (most were dropped already as @fastify/websocket's preClose closed
   // their sockets), and everything is flushed before Redis is let go.

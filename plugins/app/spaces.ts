@@ -36,11 +36,5 @@ export default fp(async function spaces (fastify) {
     await registry.put(DEMO_SPACE)
     log.info({ spaceId: DEMO_SPACE.id }, `Development mode: space ${DEMO_SPACE.id} is ready`)
   }
-  // Redis is additive: when it returns (perhaps empty), what this server holds is written back.
-  const onReady = (): void => {
-    registry.persistAll().catch((err: unknown) => log.warn({ err }, 'Could not write space definitions back to Redis'))
-  }
-  redis.on('ready', onReady)
-  fastify.addHook('onClose', async () => { redis.off('ready', onReady) })
   fastify.decorate('spaces', registry)
 }, { name: 'spaces', dependencies: ['config', 'redis'] })

@@ -7,6 +7,8 @@ export default async function adminRoutes (fastify: FastifyInstance): Promise<vo
   // Rate-limited before the token is even looked at, so that guessing it is slow too.
   fastify.addHook('onRequest', fastify.rateLimit())
   fastify.addHook('onRequest', fastify.requireAdmin)
+  // Unknown admin paths answer 404 only to an operator, so that routes cannot be listed without a token.
+  fastify.setNotFoundHandler(async (request, reply) => reply.code(404).send({ statusCode: 404, error: 'Not Found', message: `no route ${request.method} ${request.url.split('?')[0]}` }))
   await fastify.register(spaceRoutes)
   await fastify.register(monitoringRoutes)
 }
