@@ -8,6 +8,8 @@ export function redisKeys (prefix: string) {
     prefix,
     /** Hash: field userId, value JSON {username, x, y, connectionId, lastUpdated, connected, serverId}. */
     spaceUsers: (spaceId: string) => `${prefix}space:${spaceId}:users`,
+    /** Hash: field userId, value the id of the server holding that user's avatar (claimed at join). */
+    spaceOwners: (spaceId: string) => `${prefix}space:${spaceId}:owners`,
     /** Hash: field spaceId, value the space definition as JSON. */
     spaces: `${prefix}plaza:spaces`,
     /** Sorted set: every users-hash entry as "spaceId userId", scored by its lastUpdated (the sweep's index). */

@@ -37,6 +37,8 @@ export interface PresenceStore {
   readUsers: (spaceId: string) => Promise<{ users: StoredUser[], fromStore: boolean }>
   /** Queues the record's state (read when the queue is flushed, so the latest position wins). */
   save: (spaceId: string, record: PresenceRecord) => void
+  /** Claims the user's avatar in a space for this server; answers the server that held it before. */
+  claim: (spaceId: string, userId: string) => Promise<string | undefined>
   /** Queues the removal of a user from a space. */
   remove: (spaceId: string, userId: string) => void
   /** Writes what is queued now; true when everything queued reached the store. */
@@ -57,6 +59,25 @@ export interface RedisPresenceStoreOptions {
   serverId: string
   ttlSeconds: number
   flushIntervalMs: number
+}
+
+/** Claims a user's avatar for a server; answers the server that held it before (or nil). */
+const CLAIM_SCRIPT = `
+local previous = redis.call('HGET', KEYS[1], ARGV[1])
+redis.call('HSET', KEYS[1], ARGV[1], ARGV[2])
+redis.call('EXPIRE', KEYS[1], tonumber(ARGV[3]))
+return previous
+`
+
+/** Lets go of a user's avatar, if this server still holds it (a newer claim elsewhere wins). */
+const DISOWN_SCRIPT = `
+if redis.call('HGET', KEYS[1], ARGV[1]) == ARGV[2] then return redis.call('HDEL', KEYS[1], ARGV[1]) end
+return 0
+`
+
+interface OwnershipCommands {
+  plazaClaim: (owners: string, userId: string, serverId: string, ttlSeconds: number) => Promise<string | null>
+  plazaDisown: (owners: string, userId: string, serverId: string) => Promise<number>
 }
 
 /** Queued per user: the record to write, null to remove the entry, RELEASED to let go of it unwritten. */
@@ -95,6 +116,23 @@ export class RedisPresenceStore implements PresenceStore {
     this.#serverId = options.serverId
     this.#ttlSeconds = options.ttlSeconds
     this.#timer = setInterval(() => { void this.flush() }, options.flushIntervalMs).unref()
+    this.#redis.defineCommand('plazaClaim', { numberOfKeys: 1, lua: CLAIM_SCRIPT })
+    this.#redis.defineCommand('plazaDisown', { numberOfKeys: 1, lua: DISOWN_SCRIPT })
+  }
+
+  /**
+   * Claims the user's avatar in a space for this server, atomically, and answers which server held it
+   * before (undefined: none, or Redis is away). Two servers joining the same user at once are
+   * ordered here: the second learns of the first, and takes over from it.
+   */
+  async claim (spaceId: string, userId: string): Promise<string | undefined> {
+    if (this.#redis.status !== 'ready') return undefined
+    try {
+      const previous = await (this.#redis as unknown as OwnershipCommands).plazaClaim(this.#keys.spaceOwners(spaceId), userId, this.#serverId, this.#ttlSeconds)
+      return previous ?? undefined
+    } catch {
+      return undefined
+    }
   }
 
   async readUsers (spaceId: string): Promise<{ users: StoredUser[], fromStore: boolean }> {
@@ -214,7 +252,7 @@ export class RedisPresenceStore implements PresenceStore {
     this.#pending.delete(spaceId)
     const key = this.#keys.spaceUsers(spaceId)
     const members = (await this.#redis.hkeys(key)).map((userId) => indexMember(spaceId, userId))
-    const pipeline = this.#redis.pipeline().del(key)
+    const pipeline = this.#redis.pipeline().del(key, this.#keys.spaceOwners(spaceId))
     if (members.length > 0) pipeline.zrem(this.#keys.presenceIndex, ...members).zrem(this.#keys.ghostIndex, ...members)
     await pipeline.exec()
   }
@@ -286,6 +324,11 @@ export class RedisPresenceStore implements PresenceStore {
     const serverUsers = this.#keys.serverUsers(this.#serverId)
     if (claimed.length > 0) pipeline.sadd(serverUsers, ...claimed)
     if (disowned.length > 0) pipeline.srem(serverUsers, ...disowned)
+    const ownership = pipeline as unknown as OwnershipCommands
+    for (const member of disowned) {
+      const sep = member.indexOf(' ')
+      ownership.plazaDisown(this.#keys.spaceOwners(member.slice(0, sep)), member.slice(sep + 1), this.#serverId)
+    }
     try {
       const results = await pipeline.exec()
       const failed = results?.find(([err]) => err !== null)

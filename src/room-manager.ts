@@ -154,12 +154,14 @@ export class RoomManager {
       // Subscribed before reading the store, so that no event falls between the two.
       await this.#cluster.enter(spaceId)
       const { users: stored, fromStore } = await this.#presence.readUsers(spaceId)
+      // The avatar is ours from here; if another server held it, it hands over when told.
+      const previousOwner = this.#rooms.get(spaceId)?.has(identity.userId) === true ? undefined : await this.#presence.claim(spaceId, identity.userId)
       // Everything below is synchronous: it sees one consistent room.
       const space = this.#spaces.get(spaceId)
       if (space === undefined) return 'unknown-space'
       if (!peer.isOpen) return 'gone'
       if (!this.#rooms.get(spaceId)?.has(identity.userId) && this.#spacesOf(identity.userId) >= this.#maxSpacesPerUser) return 'too-many-spaces'
-      return this.#admit(peer, identity, space, stored, fromStore)
+      return this.#admit(peer, identity, space, stored, fromStore, previousOwner)
     } finally {
       const joining = (this.#joining.get(spaceId) ?? 1) - 1
       if (joining === 0) this.#joining.delete(spaceId)
@@ -168,7 +170,7 @@ export class RoomManager {
     }
   }
 
-  #admit (peer: Peer, identity: Identity, space: Space, stored: StoredUser[], fromStore: boolean): Member {
+  #admit (peer: Peer, identity: Identity, space: Space, stored: StoredUser[], fromStore: boolean, previousOwner: string | undefined): Member {
     const spaceId = space.id
     const room = this.#room(spaceId)
     const remote = this.#remoteUsers(spaceId)
@@ -211,6 +213,11 @@ export class RoomManager {
       member = new Member(identity, spaceId, spawn.x, spawn.y, peer)
       room.set(member.userId, member)
       this.counters.joins[resumed ? 'resume' : 'new']++
+      if (previousOwner !== undefined && previousOwner !== this.#serverId) {
+        // Another server claimed the avatar just before us (a join there is still on its way to us):
+        // it hands over, and everyone is told where the avatar stands now.
+        this.#cluster.publish(spaceId, { kind: 'takeover', userId: member.userId, by: this.#serverId })
+      }
     }
 
     const users = this.#snapshot(room, remote, stored, member.userId)

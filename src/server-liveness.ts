@@ -23,6 +23,8 @@ for _, member in ipairs(redis.call('SMEMBERS', KEYS[4])) do
   local value = redis.call('HGET', hash, userId)
   if value then
     local ok, entry = pcall(cjson.decode, value)
+    local owners = ARGV[4] .. 'space:' .. spaceId .. ':owners'
+    if redis.call('HGET', owners, userId) == ARGV[1] then redis.call('HDEL', owners, userId) end
     if ok and type(entry) == 'table' and entry.serverId == ARGV[1] and entry.connected ~= false then
       entry.connected = false
       entry.lastUpdated = now

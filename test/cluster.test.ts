@@ -215,3 +215,27 @@ t.test('SIGTERM on one server: its users become ghosts and peers on the others h
   await s1.exited
   t.same(await bob.unread(1500), [], 'told once, not again when the server is found gone')
 })
+
+t.test('the same user joining two servers at the same moment ends with one avatar', async (t) => {
+  const { servers: [s1, s2, s3], shared } = await cluster(t, 3) as unknown as { servers: [ServerProcess, ServerProcess, ServerProcess], shared: Isolation }
+  await defineSpace(s1, 'room', { width: 10, height: 10 })
+  const carol = await connect(t, s3)
+  await carol.join('room', token('carol'))
+  const [first, second] = await Promise.all([connect(t, s1), connect(t, s2)])
+  first.send({ type: 'join', payload: { spaceId: 'room', token: token('alice') } })
+  second.send({ type: 'join', payload: { spaceId: 'room', token: token('alice') } })
+  // One of the two is closed with 4009; the other keeps the avatar.
+  const closed = await Promise.race([first.closed.then((c) => ({ loser: first, winner: second, ...c })), second.closed.then((c) => ({ loser: second, winner: first, ...c }))])
+  t.equal(closed.code, 4009, 'the earlier claim is taken over')
+  await closed.winner.waitFor('space-joined')
+  t.equal(closed.winner.socket.readyState, 1, 'the later one stays')
+  const stored = await settle(() => entry(shared, 'room', 'alice'), (e) => e.connected === true)
+  t.equal(stored.connected, true)
+  // Carol ends up seeing one alice, where the winner stands: its moves reach her.
+  const at = (closed.winner.received.find((f) => f.type === 'space-joined')?.payload.spawn ?? { x: 0, y: 0 }) as { x: number, y: number }
+  const step = { x: at.x + (at.x + 1 < 10 ? 1 : -1), y: at.y }
+  closed.winner.send({ type: 'move', payload: step })
+  const moved = await carol.waitFor('user-moved', 3000)
+  t.same(moved.payload, { userId: 'alice', ...step })
+  t.ok(await shared.redis.hget(`${shared.prefix}space:room:owners`, 'alice'), 'Redis names the server that holds the avatar')
+})
