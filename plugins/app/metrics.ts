@@ -9,7 +9,7 @@ declare module 'fastify' {
 }
 
 /** How long a health check or a scrape waits for Redis before calling it down. */
-export const REDIS_PROBE_TIMEOUT_MS = 800
+export const REDIS_PROBE_TIMEOUT_MS = 600
 
 /** Prometheus metrics (`fastify.metrics`), read from the room manager and Redis at scrape time. */
 export default fp(async function metrics (fastify) {
