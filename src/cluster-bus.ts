@@ -2,6 +2,7 @@ import type { Redis } from 'ioredis'
 import type { RoomEvent } from './events.js'
 import type { RedisKeys } from './keys.js'
 import type { Logger } from './logger.js'
+import { getOrCreate } from './maps.js'
 
 /** A user connected to some server, as the others know them. */
 export interface RosterEntry {
@@ -141,12 +142,7 @@ export class ClusterBus {
   /** Queues an event for the space's channel; moves only when another server listens there. */
   publish (spaceId: string, event: BusEvent): void {
     if (event.kind === 'moved' && (this.#listeners.get(spaceId)?.size ?? 0) === 0) return
-    let events = this.#outbox.get(spaceId)
-    if (events === undefined) {
-      events = []
-      this.#outbox.set(spaceId, events)
-    }
-    events.push(event)
+    getOrCreate(this.#outbox, spaceId, (): BusEvent[] => []).push(event)
     if (!this.#flushScheduled) {
       this.#flushScheduled = true
       setImmediate(() => { void this.flush() })

@@ -1,6 +1,7 @@
 import type { Redis } from 'ioredis'
 import type { RedisKeys } from './keys.js'
 import { isDebugEnabled, type Logger } from './logger.js'
+import { getOrCreate } from './maps.js'
 import { indexMember } from './stale-sweeper.js'
 
 /** One user's presence in a space, as the room manager knows it. */
@@ -175,12 +176,7 @@ export class RedisPresenceStore implements PresenceStore {
   }
 
   #markUrgent (spaceId: string, userId: string): void {
-    let users = this.#urgent.get(spaceId)
-    if (users === undefined) {
-      users = new Set()
-      this.#urgent.set(spaceId, users)
-    }
-    users.add(userId)
+    getOrCreate(this.#urgent, spaceId, () => new Set<string>()).add(userId)
   }
 
   /** After this server was given up for dead: claim every user it writes again. */
@@ -263,12 +259,7 @@ export class RedisPresenceStore implements PresenceStore {
   }
 
   #queue (spaceId: string): Map<string, PendingOp> {
-    let ops = this.#pending.get(spaceId)
-    if (ops === undefined) {
-      ops = new Map()
-      this.#pending.set(spaceId, ops)
-    }
-    return ops
+    return getOrCreate(this.#pending, spaceId, () => new Map())
   }
 
   async #flushOnce (urgentOnly: boolean): Promise<boolean> {

@@ -3,6 +3,7 @@ import { Broadcast } from './dialects/index.js'
 import type { DirectEvent, RoomEvent, UserView } from './events.js'
 import type { Identity } from './identity.js'
 import type { Logger } from './logger.js'
+import { getOrCreate } from './maps.js'
 import type { Census, PresenceRecord, PresenceStore, StoredUser } from './presence-store.js'
 import { CloseCode, ErrorCode, RejectReason, type Dialect } from './protocol.js'
 import type { Space, SpaceDefinition } from './space.js'
@@ -572,21 +573,11 @@ export class RoomManager {
   }
 
   #room (spaceId: string): Map<string, Member> {
-    let room = this.#rooms.get(spaceId)
-    if (room === undefined) {
-      room = new Map()
-      this.#rooms.set(spaceId, room)
-    }
-    return room
+    return getOrCreate(this.#rooms, spaceId, () => new Map())
   }
 
   #remoteUsers (spaceId: string): Map<string, RemoteUser> {
-    let remote = this.#remote.get(spaceId)
-    if (remote === undefined) {
-      remote = new Map()
-      this.#remote.set(spaceId, remote)
-    }
-    return remote
+    return getOrCreate(this.#remote, spaceId, () => new Map())
   }
 
   /** Memory (this server's and what others told) merged over the store, one entry per userId, the joiner left out. */
