@@ -65,7 +65,7 @@ t.test('users on three servers share a space: joins and every move reach every p
   const walks: Record<string, Array<{ x: number, y: number }>> = {}
   for (const [name, client] of Object.entries(clients)) {
     const { x, y } = spawns[name] as { x: number, y: number }
-    const dx = x + 1 < 20 ? 1 : -1
+    const dx = x + 2 < 20 ? 1 : -1
     walks[name] = [1, 2, 1, 0, 1].map((k) => ({ x: x + dx * k, y }))
     for (const step of walks[name] ?? []) client.send({ type: 'move', payload: step })
   }
