@@ -39,6 +39,8 @@ async function plaza (fastify: FastifyInstance, options: AppOptions): Promise<vo
   await fastify.register(cluster)
   await fastify.register(adminAuth)
 
+  // Fastify's own 404 logs the raw URL at info; this one says nothing of it (tokens may be there).
+  fastify.setNotFoundHandler(async (_request, reply) => reply.code(404).send({ statusCode: 404, error: 'Not Found', message: 'no such route' }))
   await fastify.register(wsRoutes)
   await fastify.register(monitoringRoutes)
   await fastify.register(adminRoutes, { prefix: '/admin' })
@@ -61,7 +63,7 @@ export function serverOptions (config: Config): FastifyServerOptions {
     // Space ids may be 128 characters long.
     routerOptions: { maxParamLength: 200 },
     // Behind a load balancer, request.ip (per-IP limits) is the client's only if it is trusted.
-    trustProxy: config.TRUST_PROXY
+    trustProxy: typeof config.trustProxy === 'number' ? trustHops(config.trustProxy) : config.trustProxy
   }
 }
 
@@ -80,9 +82,15 @@ export async function buildApp (env?: Record<string, unknown>): Promise<FastifyI
   return fastify
 }
 
-/** Query-string values are dropped from logged URLs: clients put tokens there. */
+/** Trusts the nearest `hops` proxies (X-Forwarded-For is read from the right, that many entries). */
+const trustHops = (hops: number) => (_address: string, hop: number): boolean => hop < hops
+
+/**
+ * What of a URL may be logged: the path, with anything shaped like a JWT masked, and no query
+ * string at all (clients put tokens there, in every form).
+ */
 export function redactQuery (url: string): string {
   const q = url.indexOf('?')
-  if (q === -1) return url
-  return url.slice(0, q + 1) + url.slice(q + 1).split('&').map((pair) => pair.split('=')[0] + '=***').join('&')
+  const path = (q === -1 ? url : url.slice(0, q)).replace(/eyJ[\w-]*\.[\w-]*\.[\w-]*/g, '***')
+  return q === -1 ? path : `${path}?***`
 }

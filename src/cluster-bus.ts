@@ -48,6 +48,8 @@ export interface ClusterBusOptions {
   keys: RedisKeys
   serverId: string
   log: Logger
+  /** How long a join waits for a subscription (the subscriber connection has no command timeout). */
+  subscribeWaitMs: number
 }
 
 /**
@@ -63,6 +65,7 @@ export class ClusterBus {
   readonly #keys: RedisKeys
   readonly #serverId: string
   readonly #log: Logger
+  readonly #subscribeWaitMs: number
   #handler: BusHandler | undefined
   /** Spaces subscribed (or being subscribed), with the promise of the subscription. */
   readonly #subscribed = new Map<string, Promise<void>>()
@@ -80,6 +83,7 @@ export class ClusterBus {
     this.#keys = options.keys
     this.#serverId = options.serverId
     this.#log = options.log
+    this.#subscribeWaitMs = options.subscribeWaitMs
     this.#subscriber.on('message', (channel: string, message: string) => this.#onMessage(channel, message))
     // ioredis resubscribes after a reconnect only to what had succeeded: say it again, all of it.
     this.#subscriber.on('ready', () => { void this.#resubscribe() })
@@ -185,8 +189,18 @@ export class ClusterBus {
     await this.flush()
   }
 
+  /**
+   * Subscribes, waiting at most SUBSCRIBE_WAIT_MS: a hung Redis must not hold a join. The
+   * subscription still takes effect when Redis answers, or is made again on its next 'ready'.
+   */
   async #subscribe (channel: string): Promise<void> {
-    await this.#subscriber.subscribe(channel)
+    let timer: NodeJS.Timeout | undefined
+    const gaveUp = new Promise<void>((resolve) => { timer = setTimeout(resolve, this.#subscribeWaitMs) })
+    try {
+      await Promise.race([this.#subscriber.subscribe(channel), gaveUp])
+    } finally {
+      clearTimeout(timer)
+    }
   }
 
   async #resubscribe (): Promise<void> {

@@ -48,7 +48,7 @@ export const EnvSchema = Type.Object({
   MAX_BUFFERED_BYTES: Int(1_048_576, 1024),
   ALLOWED_ORIGINS: Type.String({ default: '' }),
   ADMIN_RATE_LIMIT_PER_MIN: Int(120, 1),
-  TRUST_PROXY: Type.Boolean({ default: false })
+  TRUST_PROXY: Type.String({ default: '' })
 })
 
 export type Env = Static<typeof EnvSchema>
@@ -67,6 +67,8 @@ export interface Config extends Env {
   generated: Array<'JWT_SECRET' | 'ADMIN_TOKEN'>
   /** Origins a browser may open a WebSocket from; empty: any. */
   allowedOrigins: string[]
+  /** Fastify's trustProxy: false, a number of hops, or the proxies' addresses. */
+  trustProxy: boolean | number | string[]
 }
 
 /**
@@ -119,8 +121,22 @@ export function loadConfig (data: Record<string, unknown> = process.env): Config
     jwtAlgorithm,
     adminToken,
     generated,
-    allowedOrigins: env.ALLOWED_ORIGINS.split(',').map((o) => o.trim()).filter((o) => o !== '')
+    allowedOrigins: env.ALLOWED_ORIGINS.split(',').map((o) => o.trim()).filter((o) => o !== ''),
+    trustProxy: parseTrustProxy(env.TRUST_PROXY)
   }
+}
+
+/**
+ * TRUST_PROXY: empty or `false` trusts no proxy; a number trusts that many hops; otherwise a
+ * comma-separated list of the proxies' addresses or CIDR ranges. `true` (trust every hop) is
+ * refused: any client could then choose its own address by sending X-Forwarded-For.
+ */
+function parseTrustProxy (value: string): boolean | number | string[] {
+  const v = value.trim()
+  if (v === '' || v === 'false') return false
+  if (v === 'true') throw new Error('TRUST_PROXY=true would let clients forge their address; give the number of proxy hops or their addresses')
+  if (/^\d+$/.test(v)) return Number(v)
+  return v.split(',').map((a) => a.trim()).filter((a) => a !== '')
 }
 
 interface DevSecrets { JWT_SECRET?: string, ADMIN_TOKEN?: string }

@@ -27,6 +27,9 @@ export interface ConnectionOptions {
 
 type State = 'idle' | 'joining' | 'joined' | 'closed'
 
+/** Frames kept while a join is resolved; a client that sends more is flooding. */
+const MAX_BACKLOG = 64
+
 /** Close reasons are limited to 123 bytes by RFC 6455: cut on a character boundary, never inside one. */
 export function closeReason (message: string): string {
   let bytes = 0
@@ -155,8 +158,9 @@ export class Connection implements Peer {
       return
     }
     const text = bytes.toString()
-    if (this.#state === 'joining') this.#backlog.push(text)
-    else this.#handle(text)
+    if (this.#state !== 'joining') this.#handle(text)
+    else if (this.#backlog.length < MAX_BACKLOG) this.#backlog.push(text)
+    else this.#close(ErrorCode.RateLimited, 'too many messages while the join is resolved', CloseCode.TooManyMessages)
   }
 
   #handle (text: string): void {

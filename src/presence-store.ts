@@ -149,7 +149,8 @@ export class RedisPresenceStore implements PresenceStore {
         fromStore = true
         this.#log.info({ spaceId, count: byId.size }, `📖 [REDIS SPACE] Retrieved ${byId.size} users from space ${spaceId}`)
       } catch (err) {
-        this.#log.warn({ err, spaceId }, `Could not read users of space ${spaceId} from Redis; using memory only`)
+        // Per join, so debug: the outage itself is logged once, where it starts and ends.
+        this.#log.debug({ err, spaceId }, `Could not read users of space ${spaceId} from Redis; using memory only`)
       }
     }
     for (const [userId, record] of this.#pending.get(spaceId) ?? []) {

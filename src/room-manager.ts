@@ -150,13 +150,17 @@ export class RoomManager {
   async join (peer: Peer, identity: Identity, spaceId: string): Promise<JoinOutcome> {
     this.#joining.set(spaceId, (this.#joining.get(spaceId) ?? 0) + 1)
     try {
-      const resolved = await this.#spaces.resolve(spaceId)
+      // Subscribed before reading the store, so that no event falls between the two; the space is
+      // read meanwhile. Each step is bounded by the Redis timeouts: two of them at worst.
+      const [resolved] = await Promise.all([this.#spaces.resolve(spaceId), this.#cluster.enter(spaceId)])
       if (resolved === undefined) return 'unknown-space'
-      // Subscribed before reading the store, so that no event falls between the two.
-      await this.#cluster.enter(spaceId)
-      const { users: stored, fromStore } = await this.#presence.readUsers(spaceId)
+      const here = this.#rooms.get(spaceId)?.has(identity.userId) === true
+      if (!here && this.#spacesOf(identity.userId) >= this.#maxSpacesPerUser) return 'too-many-spaces'
       // The avatar is ours from here; if another server held it, it hands over when told.
-      const previousOwner = this.#rooms.get(spaceId)?.has(identity.userId) === true ? undefined : await this.#presence.claim(spaceId, identity.userId)
+      const [{ users: stored, fromStore }, previousOwner] = await Promise.all([
+        this.#presence.readUsers(spaceId),
+        here ? undefined : this.#presence.claim(spaceId, identity.userId)
+      ])
       // Everything below is synchronous: it sees one consistent room.
       const space = this.#spaces.get(spaceId)
       if (space === undefined) return 'unknown-space'

@@ -50,7 +50,7 @@ export class SpaceRegistry {
       }
       return this.#remember(id, value) ?? this.#cache.get(id)
     } catch (err) {
-      this.#log.warn({ err, spaceId: id }, `Could not read space ${id} from Redis; using the cached definition`)
+      this.#log.debug({ err, spaceId: id }, `Could not read space ${id} from Redis; using the cached definition`)
       return this.#cache.get(id)
     }
   }

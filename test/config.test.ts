@@ -258,3 +258,10 @@ t.test('identityFromClaims reads userId (or sub) and username', async (t) => {
     t.equal(identityFromClaims(claims), undefined, `${JSON.stringify(claims) ?? String(claims)} names nobody`)
   }
 })
+
+t.test('TRUST_PROXY takes hops or addresses, never "true" (any client could then pick its own address)', async (t) => {
+  t.equal(loadConfig({ JWT_SECRET: 's', ADMIN_TOKEN: 'a', TRUST_PROXY: '' }).trustProxy, false)
+  t.equal(loadConfig({ JWT_SECRET: 's', ADMIN_TOKEN: 'a', TRUST_PROXY: '2' }).trustProxy, 2)
+  t.same(loadConfig({ JWT_SECRET: 's', ADMIN_TOKEN: 'a', TRUST_PROXY: '10.0.0.1, 10.1.0.0/16' }).trustProxy, ['10.0.0.1', '10.1.0.0/16'])
+  t.throws(() => loadConfig({ JWT_SECRET: 's', ADMIN_TOKEN: 'a', TRUST_PROXY: 'true' }), /TRUST_PROXY/)
+})

@@ -80,3 +80,36 @@ t.test('operator routes are rate-limited per address, before the token is checke
   t.equal(limited.status, 429, 'the window holds for the right token as well')
   t.equal((await fetch(`${plaza.httpBase}/healthz`)).status, 200, 'the liveness probe is not limited')
 })
+
+t.test('a configured audience and issuer must be in the token, and match', async (t) => {
+  const plaza = await startApp(t, { JWT_AUDIENCE: 'plaza', JWT_ISSUER: 'https://auth.example' })
+  await plaza.defineSpace({ id: 'room' })
+  const cases: Array<[string, Record<string, unknown>, boolean]> = [
+    ['both right', { userId: 'a', aud: 'plaza', iss: 'https://auth.example' }, true],
+    ['no aud', { userId: 'b', iss: 'https://auth.example' }, false],
+    ['no iss', { userId: 'c', aud: 'plaza' }, false],
+    ['neither', { userId: 'd' }, false],
+    ['wrong aud', { userId: 'e', aud: 'other', iss: 'https://auth.example' }, false],
+    ['wrong iss', { userId: 'f', aud: 'plaza', iss: 'https://evil.example' }, false]
+  ]
+  for (const [name, claims, accepted] of cases) {
+    const client = await TestClient.connect(`${plaza.wsBase}/ws`, 'plaza.v1')
+    client.send({ type: 'join', payload: { spaceId: 'room', token: plaza.token(claims) } })
+    const frame = await client.next()
+    t.equal(frame.type, accepted ? 'space-joined' : 'error', `${name}: ${accepted ? 'accepted' : 'refused'}`)
+    if (!accepted) t.equal((await client.closed).code, 4001)
+    await client.close()
+  }
+})
+
+t.test('behind TRUST_PROXY hops, a client cannot forge its address past the per-address cap', async (t) => {
+  const plaza = await startApp(t, { MAX_CONNECTIONS_PER_IP: 2, TRUST_PROXY: '1' })
+  // The proxy appends the address it saw last; whatever the client wrote before it is not trusted.
+  const forged = (i: number) => ({ 'x-forwarded-for': `10.0.0.${i}, 203.0.113.7` })
+  const open = await Promise.all([1, 2].map((i) => TestClient.connect(`${plaza.wsBase}/ws`, 'plaza.v1', forged(i))))
+  t.teardown(() => Promise.all(open.map((c) => c.close())))
+  await t.rejects(TestClient.connect(`${plaza.wsBase}/ws`, 'plaza.v1', forged(3)), /upgrade refused: 429/, 'the third from 203.0.113.7 is refused')
+  const other = await TestClient.connect(`${plaza.wsBase}/ws`, 'plaza.v1', { 'x-forwarded-for': '198.51.100.9' })
+  t.pass('another client address is counted apart')
+  await other.close()
+})

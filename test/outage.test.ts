@@ -1,5 +1,5 @@
 import t from 'tap'
-import { settle } from './helpers/app.js'
+import { settle, startApp } from './helpers/app.js'
 import { TestClient } from './helpers/client.js'
 import { PrivateRedis } from './helpers/private-redis.js'
 import { startServer } from './helpers/process.js'
@@ -60,4 +60,24 @@ t.test('Redis killed and restarted empty under live users on two servers: servic
     return await bob.waitFor('user-moved', 500).then(() => true, () => false)
   }, (ok) => ok, 8000)
   t.ok(heard, 'Pub/Sub between the servers works again')
+})
+
+t.test('a hung Redis holds no join: a join into a new space, and moves, go on from memory', async (t) => {
+  const redis = await PrivateRedis.start(t)
+  const plaza = await startApp(t, { REDIS_URL: redis.url, REDIS_COMMAND_TIMEOUT_MS: 300 })
+  await plaza.defineSpace({ id: 'hall' })
+  const alice = await TestClient.connect(`${plaza.wsBase}/ws`, 'plaza.v1')
+  const bob = await TestClient.connect(`${plaza.wsBase}/ws`, 'plaza.v1')
+  t.teardown(() => Promise.all([alice.close(), bob.close()]))
+
+  redis.signal('SIGSTOP')
+  t.teardown(() => redis.signal('SIGCONT'))
+  const started = Date.now()
+  const spawn = (await alice.join('hall', plaza.token({ userId: 'alice' }))).spawn as { x: number, y: number }
+  t.ok(Date.now() - started < 1500, `the first join of the space answered in ${Date.now() - started} ms (a few command timeouts at most)`)
+  await bob.join('hall', plaza.token({ userId: 'bob' }))
+  await alice.next('user-joined-space')
+  const step = { x: spawn.x + (spawn.x + 1 < 10 ? 1 : -1), y: spawn.y }
+  alice.send({ type: 'move', payload: step })
+  t.same((await bob.next('user-moved')).payload, { userId: 'alice', ...step }, 'moves are broadcast while Redis hangs')
 })

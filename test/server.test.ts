@@ -60,3 +60,19 @@ t.test('zero-config start generates and prints secrets, seeds the lobby and keep
   second.child.kill('SIGTERM')
   await second.exited
 })
+
+t.test('no token reaches the logs, even at trace level: not from a join, a query string, a path or a header', async (t) => {
+  const { prefix } = isolate(t)
+  const server = await startServer(t, testEnv(prefix, { LOG_LEVEL: 'trace' }))
+  const token = createSigner({ key: JWT_SECRET })({ userId: 'alice' })
+  await fetch(`${server.http}/admin/spaces/plaza`, { method: 'PUT', headers: { authorization: 'Bearer plaza-test-admin-token', 'content-type': 'application/json' }, body: JSON.stringify({ width: 5, height: 5 }) })
+  for (const path of [`/nope?token=${token}`, `/ws/${token}`, `/?${token}`, `/?token;${token}`, `/admin/nope?access_token=${token}`]) await fetch(`${server.http}${path}`)
+  await fetch(`${server.http}/admin/spaces`, { headers: { authorization: `Bearer ${token}` } })
+  const viaQuery = await TestClient.connect(`${server.ws}/ws?token=${token}`, 'plaza.v1')
+  await viaQuery.join('plaza', token)
+  await viaQuery.close()
+  await new Promise((resolve) => setTimeout(resolve, 200))
+  t.ok(server.output().includes('incoming request'), 'premise: requests are logged')
+  t.notOk(server.output().includes(token.split('.')[2] ?? token), 'the token (its signature) appears nowhere in the logs')
+  t.notOk(server.output().includes(token.split('.')[1] ?? token), 'nor its claims')
+})

@@ -17,6 +17,7 @@ export default fp(async function cluster (fastify) {
   const onReady = (): void => { connectedAt = Date.now() }
   redis.on('ready', onReady)
   let beaten = false
+  let unanswered = false
   const task = new AsyncTask('server-liveness', async () => {
     if (redis.status !== 'ready') return
     if (!beaten) {
@@ -34,6 +35,12 @@ export default fp(async function cluster (fastify) {
       await roomManager.restoreSpaces()
     }
     beaten = true
+    if (unanswered) {
+      log.info({}, '✅ Redis answers again')
+      unanswered = false
+      // Nobody could beat while it hung: give the others an interval before judging them.
+      connectedAt = Date.now()
+    }
     if (Date.now() - connectedAt < config.SERVER_DEAD_AFTER_MS) return
     const reaped = await liveness.reapDead()
     if (reaped.length === 0) return
@@ -41,7 +48,11 @@ export default fp(async function cluster (fastify) {
       log.warn({ serverId }, `💀 [CLUSTER] Server ${serverId} stopped beating; its users are ghosts now`)
     }
     roomManager.applyDeadServerUsers(reaped)
-  }, (err) => log.error({ err }, 'Server liveness check failed; the next one goes on as scheduled'))
+  }, (err) => {
+    // A hung Redis raises no connection error: this check is where it shows, once until it answers.
+    if (!unanswered) log.error({ err }, `❌ Redis does not answer (${err.message}); serving from memory`)
+    unanswered = true
+  })
   fastify.scheduler.addSimpleIntervalJob(new SimpleIntervalJob(
     { milliseconds: config.SERVER_HEARTBEAT_MS, runImmediately: true },
     task,

@@ -24,7 +24,7 @@ export default fp(async function roomManager (fastify) {
   })
   const subscriber = redis.subscriber
   if (subscriber === undefined) throw new Error('the redis plugin registers no subscriber connection')
-  const cluster = new ClusterBus({ publisher: redis, subscriber, keys, serverId: config.serverId, log })
+  const cluster = new ClusterBus({ publisher: redis, subscriber, keys, serverId: config.serverId, log, subscribeWaitMs: config.REDIS_COMMAND_TIMEOUT_MS })
   const rooms = new RoomManager({
     spaces,
     presence,

@@ -1,5 +1,6 @@
 import fastifyRedis from '@fastify/redis'
 import fp from 'fastify-plugin'
+import { setTimeout as sleep } from 'node:timers/promises'
 import { Redis } from 'ioredis'
 
 /**
@@ -37,7 +38,9 @@ export default fp(async function redis (fastify) {
   subscriber.on('error', () => { /* the same outage, reported by the main client */ })
 
   const quiet = (): void => { /* reported by the 'error' listener; reconnection goes on */ }
-  await Promise.all([client.connect().catch(quiet), subscriber.connect().catch(quiet)])
+  // Bounded: a Redis that accepts connections but never answers must not keep the server from starting.
+  const connecting = Promise.all([client.connect().catch(quiet), subscriber.connect().catch(quiet)])
+  await Promise.race([connecting, sleep(config.REDIS_CONNECT_TIMEOUT_MS, undefined, { ref: false })])
 
   for (const [namespace, redis] of [[undefined, client], ['subscriber', subscriber]] as const) {
     if (redis.status === 'ready') {

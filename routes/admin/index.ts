@@ -8,7 +8,7 @@ export default async function adminRoutes (fastify: FastifyInstance): Promise<vo
   fastify.addHook('onRequest', fastify.rateLimit())
   fastify.addHook('onRequest', fastify.requireAdmin)
   // Unknown admin paths answer 404 only to an operator, so that routes cannot be listed without a token.
-  fastify.setNotFoundHandler(async (request, reply) => reply.code(404).send({ statusCode: 404, error: 'Not Found', message: `no route ${request.method} ${request.url.split('?')[0]}` }))
+  fastify.setNotFoundHandler(async (_request, reply) => reply.code(404).send({ statusCode: 404, error: 'Not Found', message: 'no such route' }))
   await fastify.register(spaceRoutes)
   await fastify.register(monitoringRoutes)
 }
