@@ -143,9 +143,15 @@ export class ClusterBus {
     return this.#subscribed.has(spaceId)
   }
 
-  /** Queues an event for the space's channel; moves only when another server listens there. */
-  publish (spaceId: string, event: BusEvent): void {
-    if (event.kind === 'moved' && (this.#listeners.get(spaceId)?.size ?? 0) === 0) return
+  /**
+   * Queues an event for the space's channel. A user's events (joined, moved, dropped, left) go out
+   * only where another server is known to listen (a server that subscribes says hello and gets
+   * rosters, so it misses nothing); `always` is for servers that speak for others (a sweep, a dead
+   * server) without being in the space.
+   */
+  publish (spaceId: string, event: BusEvent, always = false): void {
+    const own = event.kind === 'joined' || event.kind === 'moved' || event.kind === 'dropped' || event.kind === 'left'
+    if (own && !always && (this.#listeners.get(spaceId)?.size ?? 0) === 0) return
     getOrCreate(this.#outbox, spaceId, (): BusEvent[] => []).push(event)
     if (!this.#flushScheduled) {
       this.#flushScheduled = true

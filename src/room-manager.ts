@@ -57,7 +57,7 @@ export class Member implements PresenceRecord {
 export interface ClusterLink {
   enter: (spaceId: string) => Promise<void>
   exit: (spaceId: string) => void
-  publish: (spaceId: string, event: BusEvent) => void
+  publish: (spaceId: string, event: BusEvent, always?: boolean) => void
   publishControl: (event: ControlEvent) => Promise<unknown>
   /** A server died: it listens nowhere any more. */
   forgetServer: (serverId: string) => void
@@ -152,7 +152,7 @@ export class RoomManager {
     try {
       // Subscribed before reading the store, so that no event falls between the two; the space is
       // read meanwhile. Each step is bounded by the Redis timeouts: two of them at worst.
-      const [resolved] = await Promise.all([this.#spaces.resolve(spaceId), this.#cluster.enter(spaceId)])
+      const [resolved] = await Promise.all([this.#spaces.lookup(spaceId), this.#cluster.enter(spaceId)])
       if (resolved === undefined) return 'unknown-space'
       const here = this.#rooms.get(spaceId)?.has(identity.userId) === true
       if (!here && this.#spacesOf(identity.userId) >= this.#maxSpacesPerUser) return 'too-many-spaces'
@@ -418,7 +418,8 @@ export class RoomManager {
         continue
       }
       this.#remote.get(spaceId)?.delete(userId)
-      this.#tell(spaceId, { kind: 'left', userId, wasConnected })
+      // This server may not be in the space: the others are told whatever it knows of listeners.
+      this.#tell(spaceId, { kind: 'left', userId, wasConnected }, true)
     }
     void this.#presence.flushSoon()
   }
@@ -429,7 +430,7 @@ export class RoomManager {
     for (const { spaceId, userId } of users) {
       if (this.#rooms.get(spaceId)?.has(userId)) continue
       this.#remote.get(spaceId)?.delete(userId)
-      this.#tell(spaceId, { kind: 'dropped', userId })
+      this.#tell(spaceId, { kind: 'dropped', userId }, true)
     }
   }
 
@@ -453,7 +454,7 @@ export class RoomManager {
     for (const [spaceId, room] of this.#rooms) {
       for (const member of room.values()) {
         this.#presence.save(spaceId, member, true)
-        this.#cluster.publish(spaceId, { kind: 'joined', userId: member.userId, username: member.username, x: member.x, y: member.y })
+        this.#cluster.publish(spaceId, { kind: 'joined', userId: member.userId, username: member.username, x: member.x, y: member.y }, true)
       }
     }
     void this.#presence.flushSoon()
@@ -608,9 +609,9 @@ export class RoomManager {
   }
 
   /** Tells this server's users of the space and the other servers. */
-  #tell (spaceId: string, event: RoomEvent): void {
+  #tell (spaceId: string, event: RoomEvent, always = false): void {
     this.#broadcast(this.#rooms.get(spaceId), event)
-    this.#cluster.publish(spaceId, event)
+    this.#cluster.publish(spaceId, event, always)
   }
 
   /** Sends one event to everyone in the room but `except`, encoding it once per dialect. */

@@ -45,7 +45,9 @@ export default fp(async function roomManager (fastify) {
   // Redis is additive: when it returns (perhaps empty), what this server holds is written back.
   const onReady = (): void => {
     void rooms.persistAll()
-    rooms.restoreSpaces().catch((err: unknown) => log.warn({ err }, 'Could not write space definitions back to Redis'))
+    // Write back what only this server held, then read what changed elsewhere while we were away.
+    rooms.restoreSpaces().then(() => spaces.loadAll())
+      .catch((err: unknown) => log.warn({ err }, 'Could not write space definitions back to Redis'))
   }
   if (config.SPACES_FILE !== undefined) await rooms.announceSpaces()
   redis.on('ready', onReady)
