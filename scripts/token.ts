@@ -33,7 +33,7 @@ export function mintToken (argv: string[], env: Record<string, unknown>): string
 
 if (process.argv[1] !== undefined && realpathSync(fileURLToPath(import.meta.url)) === realpathSync(resolve(process.argv[1]))) {
   try {
-    process.stdout.write(mintToken(process.argv.slice(2), process.env) + '\n')
+    process.stdout.write(`${mintToken(process.argv.slice(2), process.env)}\n`)
   } catch (err) {
     process.stderr.write(`${(err as Error).message}\n`)
     process.exitCode = 1

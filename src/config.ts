@@ -158,7 +158,7 @@ export function readDevSecrets (file: string): DevSecrets {
 
 function writeDevSecrets (file: string, secrets: DevSecrets): void {
   try {
-    writeFileSync(file, JSON.stringify(secrets, null, 2) + '\n', { mode: 0o600 })
+    writeFileSync(file, `${JSON.stringify(secrets, null, 2)}\n`, { mode: 0o600 })
   } catch {
     // A read-only working directory only costs the reuse across restarts.
   }

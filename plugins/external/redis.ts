@@ -18,10 +18,12 @@ export default fp(async function redis (fastify) {
     maxRetriesPerRequest: 1,
     commandTimeout: config.REDIS_COMMAND_TIMEOUT_MS,
     connectTimeout: config.REDIS_CONNECT_TIMEOUT_MS,
-    retryStrategy: (attempt) => Math.min(attempt * 200, 2000)
+    retryStrategy: (attempt) => Math.min(attempt * 200, 2000),
+    // Commands issued in the same turn (a join storm's reads, claims and writes) share one write.
+    enableAutoPipelining: true
   })
   // Pub/Sub needs a connection of its own (a subscribed connection runs no other command).
-  const subscriber = client.duplicate({ commandTimeout: undefined })
+  const subscriber = client.duplicate({ commandTimeout: undefined, enableAutoPipelining: false })
   // Transitions are logged once each, not once per failed reconnect attempt.
   let reachable: boolean | undefined
   client.on('ready', () => {
