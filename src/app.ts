@@ -57,7 +57,7 @@ export function serverOptions (config: Config): FastifyServerOptions {
       level: config.LOG_LEVEL,
       redact: ['req.headers.authorization'],
       serializers: {
-        req: (req: { method: string, url: string, ip?: string }) => ({ method: req.method, url: redactQuery(req.url), remoteAddress: req.ip })
+        req: (req: { method: string, url: string, ip?: string }) => ({ method: req.method, url: loggableUrl(req.url), remoteAddress: req.ip })
       }
     },
     // Space ids may be 128 characters long.
@@ -89,7 +89,7 @@ const trustHops = (hops: number) => (_address: string, hop: number): boolean => 
  * What of a URL may be logged: the path, with anything shaped like a JWT masked, and no query
  * string at all (clients put tokens there, in every form).
  */
-export function redactQuery (url: string): string {
+export function loggableUrl (url: string): string {
   const q = url.indexOf('?')
   const path = (q === -1 ? url : url.slice(0, q)).replace(/eyJ[\w-]*\.[\w-]*\.[\w-]*/g, '***')
   return q === -1 ? path : `${path}?***`

@@ -139,10 +139,6 @@ export class ClusterBus {
     this.#subscriber.unsubscribe(this.#keys.spaceChannel(spaceId)).catch(() => { /* gone with the connection anyway */ })
   }
 
-  isSubscribed (spaceId: string): boolean {
-    return this.#subscribed.has(spaceId)
-  }
-
   /**
    * Queues an event for the space's channel. A user's events (joined, moved, dropped, left) go out
    * only where another server is known to listen (a server that subscribes says hello and gets
