@@ -1,0 +1,335 @@
+import { createSigner } from 'fast-jwt'
+import t, { type Test } from 'tap'
+import WebSocket from 'ws'
+import {
+  DEFAULT_RECONNECT,
+  OfflineQueue,
+  PlazaClient,
+  type PlazaClientEvents,
+  type PlazaClientOptions,
+  reconnectDelay,
+  type StatusChange
+} from '../client/index.js'
+import { ADMIN_TOKEN, isolate, JWT_SECRET, startApp, testEnv } from './helpers/app.js'
+import { TestClient } from './helpers/client.js'
+import { freePort, startServer } from './helpers/process.js'
+import { startProxy } from './helpers/tcp-proxy.js'
+
+const sign = createSigner({ key: JWT_SECRET, algorithm: 'HS256' })
+const tokenFor = (userId: string): string => sign({ userId, username: userId.toUpperCase() })
+
+/** A schedule fast enough for tests, without jitter so that every delay is known. */
+const FAST = { initialDelayMs: 100, maxDelayMs: 1000, factor: 2, jitter: 0, maxAttempts: 5 }
+
+interface Recorded extends StatusChange { at: number }
+
+/** A client of the library under test, with every status it goes through recorded; closed at teardown. */
+function plaza (test: Test, url: string, userId: string, options: Partial<PlazaClientOptions> = {}) {
+  const client = new PlazaClient({ url: `${url}/ws`, token: tokenFor(userId), WebSocket, reconnect: FAST, ...options })
+  const statuses: Recorded[] = []
+  client.on('status', (s) => statuses.push({ ...s, at: Date.now() }))
+  test.teardown(() => client.close())
+  return { client, statuses }
+}
+
+/** The next `event` whose payload satisfies `match`. */
+function next<K extends keyof PlazaClientEvents> (client: PlazaClient, event: K, match: (p: PlazaClientEvents[K]) => boolean = () => true, timeoutMs = 5000): Promise<PlazaClientEvents[K]> {
+  return new Promise((resolve, reject) => {
+    const timer = setTimeout(() => { off(); reject(new Error(`no ${String(event)} within ${timeoutMs} ms (status ${JSON.stringify(client.status)})`)) }, timeoutMs)
+    const off = client.on(event, (payload) => {
+      if (!match(payload)) return
+      clearTimeout(timer)
+      off()
+      resolve(payload)
+    })
+  })
+}
+
+const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms))
+
+t.test('reconnectDelay: 1 s, 2 s, 4 s… capped at 30 s by default, jitter within ±jitter of the schedule', async (t) => {
+  const noJitter = { ...DEFAULT_RECONNECT, jitter: 0 }
+  t.same([1, 2, 3, 4, 5, 6, 7].map((n) => reconnectDelay(n, noJitter)), [1000, 2000, 4000, 8000, 16_000, 30_000, 30_000])
+  t.equal(DEFAULT_RECONNECT.maxAttempts, 5)
+  t.equal(reconnectDelay(1, DEFAULT_RECONNECT, () => 0), 800, 'lowest: 20% early')
+  t.equal(reconnectDelay(1, DEFAULT_RECONNECT, () => 0.5), 1000)
+  t.equal(reconnectDelay(2, DEFAULT_RECONNECT, () => 0.999_999), 2400, 'highest: 20% late')
+  t.equal(reconnectDelay(9, DEFAULT_RECONNECT, () => 0.999_999), 30_000, 'never above the maximum')
+  const spread = new Set(Array.from({ length: 50 }, () => reconnectDelay(3, DEFAULT_RECONNECT)))
+  t.ok(spread.size > 10, 'clients of one restarted server do not all come back at the same moment')
+  t.ok([...spread].every((d) => d >= 3200 && d <= 4800))
+})
+
+t.test('OfflineQueue keeps one move, the latest, in order with the rest, and drops the oldest when full', async (t) => {
+  const queue = new OfflineQueue(3)
+  queue.push({ type: 'move', payload: { x: 1, y: 0 } })
+  queue.push({ type: 'emote', payload: { n: 1 } })
+  queue.push({ type: 'move', payload: { x: 2, y: 0 } })
+  t.same(queue.drain(), [{ type: 'emote', payload: { n: 1 } }, { type: 'move', payload: { x: 2, y: 0 } }])
+  t.equal(queue.size, 0)
+  for (let n = 1; n <= 5; n++) queue.push({ type: 'emote', payload: { n } })
+  t.same(queue.drain().map((m) => m.payload.n), [3, 4, 5])
+  t.equal(queue.dropped, 2)
+})
+
+t.test('joins, keeps the people of the space current, and moves', async (t) => {
+  const { app, wsBase, defineSpace } = await startApp(t)
+  await defineSpace({ id: 'plain', width: 10, height: 10, obstacles: [{ x: 0, y: 0, width: 1, height: 1 }] })
+  const bob = await TestClient.connect(`${wsBase}/ws`, 'plaza.v1')
+  t.teardown(() => bob.close())
+  const bobJoined = await bob.join('plain', tokenFor('bob'))
+  const { client: alice } = plaza(t, wsBase, 'alice')
+
+  const joined = await alice.join('plain')
+  t.equal(alice.status.status, 'connected')
+  t.equal(joined.userId, 'alice')
+  t.same(alice.space?.obstacles, [{ x: 0, y: 0, width: 1, height: 1 }])
+  t.same(alice.self, { userId: 'alice', ...joined.spawn })
+  t.same(alice.users.get('bob'), { userId: 'bob', username: 'BOB', ...(bobJoined.spawn as object), connected: true })
+  t.equal((await bob.next('user-joined-space')).payload.userId, 'alice')
+
+  // Bob moves: Alice's map follows.
+  const bobAt = bobJoined.spawn as { x: number, y: number }
+  const bobTo = { x: bobAt.x + (bobAt.x + 1 < 10 ? 1 : -1), y: bobAt.y }
+  const moved = next(alice, 'user-moved')
+  bob.send({ type: 'move', payload: bobTo })
+  t.same(await moved, { userId: 'bob', ...bobTo })
+  t.same(alice.users.get('bob'), { userId: 'bob', username: 'BOB', ...bobTo, connected: true })
+
+  // Alice moves: Bob sees it; her own position follows.
+  const to = { x: joined.spawn.x + (joined.spawn.x + 1 < 10 ? 1 : -1), y: joined.spawn.y }
+  t.equal(alice.move(to.x, to.y), 'sent')
+  t.same((await bob.waitFor('user-moved')).payload, { userId: 'alice', ...to })
+  t.same(alice.self, { userId: 'alice', ...to })
+  t.equal(app.roomManager.counters.moves.accepted, 2)
+
+  // A refused move puts her back where the server has her.
+  const rejected = next(alice, 'move-rejected')
+  alice.move(to.x, to.y + 2 < 10 ? to.y + 2 : to.y - 2)
+  t.same(await rejected, { ...to, reason: 'not-adjacent' })
+  t.same(alice.self, { userId: 'alice', ...to })
+
+  // Bob drops, comes back, leaves.
+  const ghost = next(alice, 'user-disconnected')
+  await bob.close()
+  await ghost
+  t.equal(alice.users.get('bob')?.connected, false, 'a ghost stays, marked')
+  const bob2 = await TestClient.connect(`${wsBase}/ws`, 'plaza.v1')
+  t.teardown(() => bob2.close())
+  const back = next(alice, 'user-joined-space')
+  await bob2.join('plain', tokenFor('bob'))
+  await back
+  t.same(alice.users.get('bob'), { userId: 'bob', username: 'BOB', ...bobTo, connected: true }, 'back where he was')
+  const left = next(alice, 'user-left')
+  bob2.send({ type: 'leave', payload: {} })
+  await left
+  t.equal(alice.users.has('bob'), false)
+})
+
+t.test('heartbeat: sent on schedule, answered, round trip measured', async (t) => {
+  const { wsBase, defineSpace } = await startApp(t)
+  await defineSpace({ id: 'hb' })
+  const { client } = plaza(t, wsBase, 'alice', { heartbeatIntervalMs: 50 })
+  await client.join('hb')
+  t.equal(client.latencyMs, undefined)
+  const beat = await next(client, 'heartbeat')
+  t.type(beat.serverTime, 'number')
+  t.ok(client.latencyMs !== undefined && client.latencyMs >= 0 && client.latencyMs < 1000, `latency ${client.latencyMs} ms`)
+})
+
+t.test('a connection that goes silent is given up after the heartbeat timeout, and the client comes back', async (t) => {
+  const { app, wsBase, defineSpace } = await startApp(t)
+  await defineSpace({ id: 'quiet' })
+  const proxy = await startProxy(t, Number(new URL(wsBase).port))
+  const { client, statuses } = plaza(t, `ws://127.0.0.1:${proxy.port}`, 'alice', { heartbeatIntervalMs: 100, heartbeatTimeoutMs: 300, connectTimeoutMs: 400 })
+  const first = await client.join('quiet')
+
+  proxy.cut({ silent: true })
+  const cutAt = Date.now()
+  const lost = await next(client, 'close')
+  t.equal(lost.code, 4000, 'closed by the client itself')
+  t.equal(lost.willReconnect, true)
+  const waited = Date.now() - cutAt
+  t.ok(waited >= 300 && waited < 1500, `noticed after ${waited} ms (heartbeat every 100 ms, timeout 300 ms)`)
+
+  // The first attempt hangs in the silent network too: the connect timeout counts it as failed.
+  const failed = await next(client, 'close')
+  t.equal(failed.code, 4000)
+  t.match(client.status, { status: 'reconnecting', attempt: 2, retryInMs: 200 })
+
+  proxy.restore()
+  const again = await next(client, 'space-joined', () => true, 5000)
+  t.equal(again.resumed, true, 'the server still had her (its ping had not yet found the dead socket): a take-over')
+  t.same(again.spawn, first.spawn)
+  t.same(statuses.map((s) => s.status), ['connecting', 'connected', 'reconnecting', 'reconnecting', 'reconnecting', 'reconnecting', 'connected'])
+  t.equal(app.roomManager.counters.joins.takeover, 1)
+})
+
+t.test('server stopped and restarted: reconnects on schedule, rejoins where it was, sends only the latest queued move', async (t) => {
+  const { prefix, redis } = isolate(t)
+  const port = await freePort()
+  const env = testEnv(prefix, { PORT: port })
+  let server = await startServer(t, env)
+  const put = await fetch(`${server.http}/admin/spaces/restart`, {
+    method: 'PUT',
+    headers: { authorization: `Bearer ${ADMIN_TOKEN}`, 'content-type': 'application/json' },
+    body: JSON.stringify({ width: 20, height: 20 })
+  })
+  t.equal(put.status, 201)
+
+  // Enough attempts to outlast a server process's start.
+  const { client, statuses } = plaza(t, server.ws, 'alice', { reconnect: { ...FAST, maxAttempts: 30 } })
+  const first = await client.join('restart')
+  t.equal(first.resumed, false)
+
+  const closing = next(client, 'close')
+  server.child.kill('SIGTERM')
+  await server.exited
+  const closed = await closing
+  t.same(closed, { code: 1001, reason: closed.reason, willReconnect: true }, 'the server said it is going away')
+
+  // While it is down: moves wait, and only the latest is kept.
+  const { x, y } = first.spawn
+  const right = { x: x + 1 < 20 ? x + 1 : x - 1, y }
+  const down = { x, y: y + 1 < 20 ? y + 1 : y - 1 }
+  t.equal(client.move(right.x, right.y), 'queued')
+  t.equal(client.move(down.x, down.y), 'queued')
+  t.same(client.queue, { size: 1, dropped: 0 })
+
+  // Let attempts 1 (100 ms), 2 (200 ms) and 3 (400 ms) fail against the closed port.
+  await sleep(100 + 200 + 400 + 150)
+  server = await startServer(t, env)
+  const rejoined = await next(client, 'space-joined', () => true, 10_000)
+  t.equal(rejoined.resumed, true, 'a ghost came back')
+  t.same(rejoined.spawn, first.spawn, 'where it was')
+  await sleep(300)
+
+  const waits = statuses.filter((s) => s.status === 'reconnecting' && (s.retryInMs ?? 0) > 0)
+  const delays = waits.map((s) => s.retryInMs)
+  t.same(delays.slice(0, 3), [100, 200, 400], 'the backoff doubles from the initial delay')
+  t.ok(delays.length >= 4, `attempts until the server was back: ${delays.length}`)
+  t.same(waits.map((s) => s.attempt), delays.map((_, i) => i + 1))
+  const attempts = statuses.filter((s) => s.status === 'reconnecting' && s.retryInMs === 0)
+  for (let i = 0; i < 3; i++) {
+    const gap = (attempts[i]?.at ?? 0) - (waits[i]?.at ?? 0)
+    t.ok(gap >= (delays[i] ?? 0) - 5, `attempt ${i + 1} started ${gap} ms after it was scheduled (${delays[i]} ms)`)
+  }
+  t.equal(client.status.status, 'connected')
+  t.same(client.self, { userId: 'alice', ...down })
+  t.same(client.queue, { size: 0, dropped: 0 })
+
+  const metrics = await (await fetch(`${server.http}/metrics`, { headers: { authorization: `Bearer ${ADMIN_TOKEN}` } })).text()
+  t.match(metrics, /plaza_moves_total\{result="accepted"\} 1\n/, 'one move reached the new server: the latest')
+  t.match(metrics, /plaza_moves_total\{result="not-adjacent"\} 0\n/)
+  t.match(metrics, /plaza_joins_total\{kind="resume"\} 1\n/)
+  const entry = JSON.parse(await redis.hget(`${prefix}space:restart:users`, 'alice') ?? '{}') as Record<string, unknown>
+  await t.resolves(async () => {
+    const deadline = Date.now() + 3000
+    let stored = entry
+    while ((stored.x !== down.x || stored.y !== down.y) && Date.now() < deadline) {
+      await sleep(50)
+      stored = JSON.parse(await redis.hget(`${prefix}space:restart:users`, 'alice') ?? '{}') as Record<string, unknown>
+    }
+    t.match(stored, { ...down, connected: true })
+  })
+  client.close()
+  server.child.kill('SIGTERM')
+  await server.exited
+})
+
+t.test('gives up after the last attempt, and rejects a join that cannot happen', async (t) => {
+  const port = await freePort()
+  const { client, statuses } = plaza(t, `ws://127.0.0.1:${port}`, 'alice', { reconnect: { ...FAST, maxAttempts: 3 } })
+  const joining = client.join('anywhere')
+  await t.rejects(joining, { name: 'PlazaClientError', code: 'gave-up' })
+  t.match(client.status, { status: 'offline', reason: 'gave-up' })
+  t.same(statuses.filter((s) => s.status === 'reconnecting' && (s.retryInMs ?? 0) > 0).map((s) => s.retryInMs), [100, 200, 400])
+  const before = statuses.length
+  await sleep(1000)
+  t.equal(statuses.length, before, 'nothing more is tried on its own')
+})
+
+for (const [name, code, reason, setup] of [
+  ['a bad token (4001)', 4001, 'bad-token', { token: 'not-a-jwt', space: 'known' }],
+  ['an unknown space (4004)', 4004, 'unknown-space', { token: undefined, space: 'nowhere' }]
+] as const) {
+  t.test(`${name}: offline at once, no reconnection`, async (t) => {
+    const { wsBase, defineSpace } = await startApp(t)
+    await defineSpace({ id: 'known' })
+    const { client, statuses } = plaza(t, wsBase, 'alice', setup.token === undefined ? {} : { token: setup.token })
+    const closes: number[] = []
+    client.on('close', (c) => { closes.push(c.code) })
+    await t.rejects(client.join(setup.space), { code: reason, closeCode: code })
+    await sleep(FAST.initialDelayMs * 4)
+    t.same(statuses.map((s) => s.status), ['connecting', 'offline'])
+    t.match(client.status, { status: 'offline', reason, code })
+    t.same(closes, [code])
+  })
+}
+
+t.test('replaced by a newer connection of the same user (4009): surfaced, not fought', async (t) => {
+  const { wsBase, defineSpace } = await startApp(t)
+  await defineSpace({ id: 'twice' })
+  const { client: first, statuses } = plaza(t, wsBase, 'alice')
+  await first.join('twice')
+  const replaced = next(first, 'replaced')
+  const { client: second } = plaza(t, wsBase, 'alice')
+  const taken = await second.join('twice')
+  t.equal(taken.resumed, true)
+  t.equal((await replaced).code, 4009)
+  await sleep(FAST.initialDelayMs * 4)
+  t.match(first.status, { status: 'offline', reason: 'replaced' })
+  t.same(statuses.map((s) => s.status), ['connecting', 'connected', 'offline'])
+  t.equal(second.status.status, 'connected', 'the newer connection keeps the avatar')
+
+  // Taking it back is the user's call.
+  const back = next(second, 'replaced')
+  first.reconnectNow()
+  await next(first, 'space-joined')
+  await back
+})
+
+t.test('close() and leave() are deliberate: peers see a drop or a leave, and nothing reconnects', async (t) => {
+  const { wsBase, defineSpace } = await startApp(t)
+  await defineSpace({ id: 'bye' })
+  const bob = await TestClient.connect(`${wsBase}/ws`, 'plaza.v1')
+  t.teardown(() => bob.close())
+  await bob.join('bye', tokenFor('bob'))
+
+  const { client: alice, statuses } = plaza(t, wsBase, 'alice')
+  await alice.join('bye')
+  await bob.next('user-joined-space')
+  alice.close()
+  t.same((await bob.next('user-disconnected')).payload, { userId: 'alice' })
+  t.equal(alice.move(1, 1), 'queued', 'a closed client sends nothing')
+
+  const { client: carol, statuses: carolStatuses } = plaza(t, wsBase, 'carol')
+  await carol.join('bye')
+  await bob.next('user-joined-space')
+  carol.leave()
+  t.same((await bob.next('user-left')).payload, { userId: 'carol' })
+  t.equal(carol.users.size, 0)
+
+  await sleep(FAST.initialDelayMs * 4)
+  t.same(statuses.map((s) => s.status), ['connecting', 'connected', 'closed'])
+  t.same(carolStatuses.map((s) => s.status), ['connecting', 'connected', 'idle'])
+  t.same(await bob.unread(), [], 'nobody came back')
+})
+
+t.test('join() of another space leaves the first on the same connection', async (t) => {
+  const { wsBase, defineSpace } = await startApp(t)
+  await defineSpace({ id: 'one' })
+  await defineSpace({ id: 'two' })
+  const bob = await TestClient.connect(`${wsBase}/ws`, 'plaza.v1')
+  t.teardown(() => bob.close())
+  await bob.join('one', tokenFor('bob'))
+  const { client } = plaza(t, wsBase, 'alice')
+  await client.join('one')
+  t.equal(client.users.size, 1)
+  await bob.next('user-joined-space')
+  const joined = await client.join('two')
+  t.equal(joined.space.id, 'two')
+  t.equal(client.users.size, 0, 'nobody from the first space')
+  t.same((await bob.next('user-left')).payload, { userId: 'alice' })
+  t.equal(client.spaceId, 'two')
+})
