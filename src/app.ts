@@ -12,8 +12,11 @@ import jwt from '../plugins/external/jwt.js'
 import redis from '../plugins/external/redis.js'
 import rateLimit from '../plugins/external/rate-limit.js'
 import schedule from '../plugins/external/schedule.js'
+import staticFiles from '../plugins/external/static.js'
 import websocket from '../plugins/external/websocket.js'
 import adminRoutes from '../routes/admin/index.js'
+import authRoutes from '../routes/auth.js'
+import demoRoutes from '../routes/demo.js'
 import monitoringRoutes from '../routes/monitoring.js'
 import wsRoutes from '../routes/ws.js'
 import { loadConfig, type Config } from './config.js'
@@ -31,6 +34,7 @@ async function plaza (fastify: FastifyInstance, options: AppOptions): Promise<vo
   await fastify.register(websocket)
   await fastify.register(schedule)
   await fastify.register(rateLimit)
+  await fastify.register(staticFiles)
 
   await fastify.register(spaces)
   await fastify.register(roomManager)
@@ -44,6 +48,9 @@ async function plaza (fastify: FastifyInstance, options: AppOptions): Promise<vo
   await fastify.register(wsRoutes)
   await fastify.register(monitoringRoutes)
   await fastify.register(adminRoutes, { prefix: '/admin' })
+  await fastify.register(demoRoutes)
+  // A guest can be anyone: the route exists only where GUEST_AUTH (or development mode) says so.
+  if (fastify.config.guestAuth) await fastify.register(authRoutes)
 }
 
 /** Not encapsulated, so that whoever registers Plaza sees its decorators (`config`, `roomManager`…). */

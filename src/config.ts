@@ -48,7 +48,9 @@ export const EnvSchema = Type.Object({
   MAX_BUFFERED_BYTES: Int(1_048_576, 1024),
   ALLOWED_ORIGINS: Type.String({ default: '' }),
   ADMIN_RATE_LIMIT_PER_MIN: Int(120, 1),
-  TRUST_PROXY: Type.String({ default: '' })
+  TRUST_PROXY: Type.String({ default: '' }),
+  GUEST_AUTH: Type.Optional(Type.Boolean()),
+  GUEST_TOKEN_TTL_S: Int(86_400, 60)
 })
 
 export type Env = Static<typeof EnvSchema>
@@ -69,6 +71,8 @@ export interface Config extends Env {
   allowedOrigins: string[]
   /** Fastify's trustProxy: false, a number of hops, or the proxies' addresses. */
   trustProxy: boolean | number | string[]
+  /** `POST /auth/guest` hands out tokens: GUEST_AUTH, or in development mode when it is unset. */
+  guestAuth: boolean
 }
 
 /**
@@ -88,6 +92,10 @@ export function loadConfig (data: Record<string, unknown> = process.env): Config
     throw new Error('USER_STATE_TTL_S must be longer than STALE_USER_MS, or ghosts would expire before they are swept (and told)')
   }
   const devMode = env.JWT_SECRET === undefined && env.JWT_PUBLIC_KEY === undefined
+  const guestAuth = env.GUEST_AUTH ?? devMode
+  if (guestAuth && env.JWT_PUBLIC_KEY !== undefined) {
+    throw new Error('GUEST_AUTH needs JWT_SECRET: with JWT_PUBLIC_KEY this server cannot sign guest tokens')
+  }
   const generated: Config['generated'] = []
   const dev = devMode || env.ADMIN_TOKEN === undefined ? readDevSecrets(env.DEV_SECRETS_FILE) : {}
 
@@ -122,7 +130,8 @@ export function loadConfig (data: Record<string, unknown> = process.env): Config
     adminToken,
     generated,
     allowedOrigins: env.ALLOWED_ORIGINS.split(',').map((o) => o.trim()).filter((o) => o !== ''),
-    trustProxy: parseTrustProxy(env.TRUST_PROXY)
+    trustProxy: parseTrustProxy(env.TRUST_PROXY),
+    guestAuth
   }
 }
 

@@ -1,0 +1,11 @@
+import fastifyStatic from '@fastify/static'
+import fp from 'fastify-plugin'
+import { demoDir } from '../../src/paths.js'
+
+/**
+ * @fastify/static over the built demo page (`npm run build:demo`, run by `npm start` and `npm test`):
+ * its bundle and stylesheet under /demo/, and `reply.sendFile` for the page itself.
+ */
+export default fp(async function staticFiles (fastify) {
+  await fastify.register(fastifyStatic, { root: demoDir, prefix: '/demo/', index: false, cacheControl: true, maxAge: 0 })
+}, { name: 'static' })
