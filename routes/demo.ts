@@ -13,7 +13,7 @@ const demoRoutes: FastifyPluginAsyncTypebox = async (fastify) => {
     if (!existsSync(join(demoDir, 'index.html'))) {
       return await reply.code(503).type('text/plain; charset=utf-8').send('The demo page is not built: run `npm run build:demo` (npm start does it).\n')
     }
-    return await reply.header('cache-control', 'no-cache').sendFile('index.html')
+    return await reply.header('cache-control', 'no-cache').sendFile('index.html', { cacheControl: false })
   })
 }
 

@@ -1,6 +1,6 @@
 /**
- * Builds the demo page into dist/public/ (served by @fastify/static): public/demo.ts and the
- * client library bundled by esbuild, with the page and stylesheet beside it. `npm start` and
+ * Builds the demo page into dist/public/ (served by @fastify/static): public/demo.ts with the
+ * client library bundled by esbuild, the library alone as an ES module, the page and stylesheet. `npm start` and
  * `npm test` run it; the output is not committed.
  */
 import { copyFile, mkdir } from 'node:fs/promises'
@@ -12,8 +12,9 @@ const source = join(projectRoot, 'public')
 
 await mkdir(demoDir, { recursive: true })
 await build({
-  entryPoints: [join(source, 'demo.ts')],
-  outfile: join(demoDir, 'demo.js'),
+  // The page, and the client library on its own for any page to import from /demo/plaza-client.js.
+  entryPoints: { demo: join(source, 'demo.ts'), 'plaza-client': join(projectRoot, 'client', 'index.ts') },
+  outdir: demoDir,
   bundle: true,
   format: 'esm',
   platform: 'browser',

@@ -13,5 +13,6 @@ closeWithGrace({ delay: 10_000 }, async ({ signal, err }) => {
 
 await app.listen({ port: config.PORT, host: config.HOST })
 if (config.devMode) {
-  app.log.info(`Try it: open ws://localhost:${config.PORT}/ws and send {"type":"join","payload":{"spaceId":"lobby","token":"<npm run token -- --user alice>"}}`)
+  app.log.info(`Try it: open http://localhost:${config.PORT}/space/lobby in two browser windows`)
+  app.log.info(`Or over WebSocket: ws://localhost:${config.PORT}/ws, send {"type":"join","payload":{"spaceId":"lobby","token":"<npm run token -- --user alice>"}}`)
 }

@@ -265,3 +265,15 @@ t.test('TRUST_PROXY takes hops or addresses, never "true" (any client could then
   t.same(loadConfig({ JWT_SECRET: 's', ADMIN_TOKEN: 'a', TRUST_PROXY: '10.0.0.1, 10.1.0.0/16' }).trustProxy, ['10.0.0.1', '10.1.0.0/16'])
   t.throws(() => loadConfig({ JWT_SECRET: 's', ADMIN_TOKEN: 'a', TRUST_PROXY: 'true' }), /TRUST_PROXY/)
 })
+
+t.test('GUEST_AUTH: on by default only in development mode; never with JWT_PUBLIC_KEY', async (t) => {
+  cleanEnv(t)
+  t.equal(loadConfig({ DEV_SECRETS_FILE: secretsFile(t) }).guestAuth, true, 'zero-config: the demo page can sign guests in')
+  t.equal(loadConfig({ DEV_SECRETS_FILE: secretsFile(t), GUEST_AUTH: 'false' }).guestAuth, false)
+  t.equal(loadConfig(configured(t)).guestAuth, false, 'a configured server hands out no tokens unless told')
+  t.equal(loadConfig(configured(t, { GUEST_AUTH: 'true' })).guestAuth, true)
+  t.equal(loadConfig(configured(t)).GUEST_TOKEN_TTL_S, 86_400)
+  const message = thrown({ JWT_PUBLIC_KEY: publicPem('rsa'), ADMIN_TOKEN: 'admin', DEV_SECRETS_FILE: secretsFile(t), GUEST_AUTH: 'true' })
+  t.ok(message?.includes('GUEST_AUTH') === true, `refused, naming the variable: ${String(message)}`)
+  t.match(thrown(configured(t, { GUEST_AUTH: 'maybe' })), /GUEST_AUTH/)
+})
