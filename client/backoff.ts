@@ -11,8 +11,14 @@ export interface ReconnectOptions {
    * the clients of a restarted server do not all come back in the same millisecond. Default 0.2.
    */
   jitter: number
-  /** Attempts before giving up; the count starts again after each successful join. Default 5. */
+  /** Attempts before giving up. Default 5. */
   maxAttempts: number
+  /**
+   * A connection that stays joined this long (ms) starts the count of attempts again. Default 5000:
+   * a server that accepts the join and then closes (4029 after a flood, say) is not retried every
+   * second forever.
+   */
+  resetAfterMs: number
 }
 
 /** The design's schedule: 1 s → 2 s → 4 s → 8 s → 16 s → 30 s (max), at most 5 attempts. */
@@ -21,7 +27,8 @@ export const DEFAULT_RECONNECT: ReconnectOptions = {
   maxDelayMs: 30_000,
   factor: 2,
   jitter: 0.2,
-  maxAttempts: 5
+  maxAttempts: 5,
+  resetAfterMs: 5000
 }
 
 /**

@@ -63,6 +63,11 @@ export interface StatusChange {
   /** `reconnecting`: when the next attempt starts (ms since epoch), and how long from now. */
   retryAt?: number
   retryInMs?: number
+  /**
+   * `reconnecting`: the browser says it has no network; the next attempt is when it is back
+   * (no attempt is spent meanwhile).
+   */
+  waitingForNetwork?: boolean
   /** `offline`: why no attempt follows. */
   reason?: OfflineReason
   /** The close code of the connection that ended, where one did. */
@@ -108,9 +113,9 @@ export interface PlazaClientOptions {
   random?: () => number
 }
 
-/** Why a join() did not (or no longer can) succeed. */
+/** Why a join() did not (or no longer can) succeed; `switched`: another join() came after it. */
 export class PlazaClientError extends Error {
-  constructor (readonly code: OfflineReason | 'closed' | 'left', message: string, readonly closeCode?: number) {
+  constructor (readonly code: OfflineReason | 'closed' | 'left' | 'switched', message: string, readonly closeCode?: number) {
     super(message)
     this.name = 'PlazaClientError'
   }
@@ -127,7 +132,10 @@ const TERMINAL: ReadonlyMap<number, OfflineReason> = new Map([
 /** Close codes this client uses for connections it gives up on (never sent by a server). */
 export const ClientCloseCode = { Timeout: 4000, Normal: 1000 } as const
 
-interface Waiter { resolve: (joined: SpaceJoined) => void, reject: (err: PlazaClientError) => void }
+interface Waiter { spaceId: string, resolve: (joined: SpaceJoined) => void, reject: (err: PlazaClientError) => void }
+
+/** The browser's view of the network, where there is one (Node has none: always online). */
+const browserOnline = (): boolean => (globalThis as { navigator?: { onLine?: boolean } }).navigator?.onLine !== false
 
 export class PlazaClient extends Emitter<PlazaClientEvents> {
   readonly #url: string
@@ -146,6 +154,7 @@ export class PlazaClient extends Emitter<PlazaClientEvents> {
   #status: StatusChange = { status: 'idle' }
   #attempt = 0
   #retryTimer: ReturnType<typeof setTimeout> | undefined
+  #stableTimer: ReturnType<typeof setTimeout> | undefined
   #deadline: ReturnType<typeof setTimeout> | undefined
   #heartbeat: ReturnType<typeof setInterval> | undefined
   #waiters: Waiter[] = []
@@ -154,7 +163,17 @@ export class PlazaClient extends Emitter<PlazaClientEvents> {
   #space: SpaceInfo | undefined
   #lastJoined: SpaceJoined | undefined
   #latencyMs: number | undefined
-  readonly #onOnline = (): void => { if (this.#status.status === 'reconnecting') this.reconnectNow() }
+  /** Back online: try at once, even after giving up (but not after a final answer from the server). */
+  readonly #onOnline = (): void => {
+    const { status, reason } = this.#status
+    if (status === 'reconnecting' || (status === 'offline' && reason === 'gave-up')) this.reconnectNow()
+  }
+
+  /** The browser lost its network: a socket may live on for minutes without a byte getting through. */
+  readonly #onOffline = (): void => {
+    const socket = this.#socket
+    if (socket !== undefined) this.#abandon(socket, 'offline')
+  }
 
   constructor (options: PlazaClientOptions) {
     super()
@@ -218,7 +237,7 @@ export class PlazaClient extends Emitter<PlazaClientEvents> {
         resolve(this.#lastJoined)
         return
       }
-      this.#waiters.push({ resolve, reject })
+      this.#waiters.push({ spaceId, resolve, reject })
     })
     // A caller that ignores the promise must not get an unhandled rejection; one that awaits still sees it.
     joined.catch(() => {})
@@ -226,11 +245,15 @@ export class PlazaClient extends Emitter<PlazaClientEvents> {
 
     const socket = this.#socket
     const switching = this.#spaceId !== undefined && this.#spaceId !== spaceId
-    this.#spaceId = spaceId
-    if (switching) {
+    if (spaceId !== this.#spaceId) {
+      // What waited for another space (or for none) is not for this one.
       this.#queue.clear()
       this.#resetView()
+      const superseded = new PlazaClientError('switched', `join(${JSON.stringify(spaceId)}) came after it`)
+      for (const waiter of this.#waiters) if (waiter.spaceId !== spaceId) waiter.reject(superseded)
+      this.#waiters = this.#waiters.filter((w) => w.spaceId === spaceId)
     }
+    this.#spaceId = spaceId
     this.#attempt = 0
     this.#clearRetry()
     if (socket !== undefined && socket.readyState === OPEN && this.#joined) {
@@ -255,32 +278,44 @@ export class PlazaClient extends Emitter<PlazaClientEvents> {
    * already waiting) and sent after the next join. The server may refuse it (`move-rejected`,
    * which puts `self` back where the server has you).
    */
-  move (x: number, y: number): 'sent' | 'queued' {
+  move (x: number, y: number): 'sent' | 'queued' | 'dropped' {
     if (!Number.isInteger(x) || !Number.isInteger(y)) throw new TypeError('move needs integer x and y')
-    if (this.#self !== undefined) {
+    const result = this.send('move', { x, y })
+    // Where you are shown follows a move the server is about to judge, not one that waits.
+    if (result === 'sent' && this.#self !== undefined) {
       this.#self.x = x
       this.#self.y = y
     }
-    return this.send('move', { x, y })
+    return result
   }
 
-  /** Sends a plaza.v1 message, or queues it while the client is not in a space. */
-  send (type: string, payload: Record<string, unknown>): 'sent' | 'queued' {
-    if (this.#status.status === 'connected' && this.#sendNow(type, payload)) return 'sent'
+  /**
+   * Sends a plaza.v1 message, or queues it while the client is getting (back) into a space.
+   * Dropped when there is no space to get into: before join(), after leave() or close(), or
+   * offline for a reason that no reconnection will change.
+   */
+  send (type: string, payload: Record<string, unknown>): 'sent' | 'queued' | 'dropped' {
+    const { status, reason } = this.#status
+    if (status === 'connected' && this.#sendNow(type, payload)) return 'sent'
+    const comingBack = status === 'connecting' || status === 'reconnecting' || status === 'connected' ||
+      (status === 'offline' && (reason === 'gave-up' || reason === 'disconnected'))
+    if (!comingBack || this.#spaceId === undefined) return 'dropped'
     this.#queue.push({ type, payload })
     return 'queued'
   }
 
   /**
    * Leaves the space for good (peers get `user-left`, Redis forgets you) and closes the connection;
-   * nothing is rejoined. join() starts again.
+   * nothing is rejoined. join() starts again. Returns whether the server was told: only a
+   * connected client can tell it; otherwise you stay a ghost until you come back or are swept.
    */
-  leave (): void {
-    if (this.#joined) this.#sendNow('leave', {})
+  leave (): boolean {
+    const told = this.#joined && this.#sendNow('leave', {})
     this.#spaceId = undefined
     this.#queue.clear()
     this.#resetView()
     this.#shutDown({ status: 'idle' }, new PlazaClientError('left', 'left the space'))
+    return told
   }
 
   /**
@@ -296,7 +331,8 @@ export class PlazaClient extends Emitter<PlazaClientEvents> {
     if (this.#spaceId === undefined) return
     const { status } = this.#status
     if (status === 'connected' || status === 'connecting') return
-    if (status === 'reconnecting' && this.#retryTimer === undefined) return // an attempt is under way
+    // An attempt is under way (not waiting for a timer, nor for the network).
+    if (status === 'reconnecting' && this.#retryTimer === undefined && this.#status.waitingForNetwork !== true) return
     if (status !== 'reconnecting') this.#attempt = 0
     this.#clearRetry()
     this.#attempt = Math.max(1, this.#attempt)
@@ -305,7 +341,7 @@ export class PlazaClient extends Emitter<PlazaClientEvents> {
   }
 
   #open (): void {
-    this.#listenForOnline(true)
+    this.#listenToNetwork(true)
     let socket: WebSocketLike
     try {
       socket = new this.#WebSocket(this.#url, SUBPROTOCOL)
@@ -343,6 +379,8 @@ export class PlazaClient extends Emitter<PlazaClientEvents> {
     // Anything heard from a joined connection shows it is alive.
     if (this.#joined) this.#disarmDeadline()
     const { type, payload } = message
+    // Until space-joined, what is heard of peers is from a space being left, on this same socket.
+    if (!this.#joined && type !== 'space-joined' && type !== 'error') return
     switch (type) {
       case 'space-joined':
         this.#onJoined(payload as unknown as SpaceJoined)
@@ -397,8 +435,14 @@ export class PlazaClient extends Emitter<PlazaClientEvents> {
 
   #onJoined (joined: SpaceJoined): void {
     this.#joined = true
-    this.#attempt = 0
     this.#disarmDeadline()
+    // The count of attempts starts again once the connection has proved itself.
+    const resetAfter = this.#reconnect?.resetAfterMs ?? 0
+    this.#clearStable()
+    this.#stableTimer = setTimeout(() => {
+      this.#stableTimer = undefined
+      this.#attempt = 0
+    }, resetAfter)
     this.#lastJoined = joined
     this.#space = joined.space
     this.#self = { userId: joined.userId, x: joined.spawn.x, y: joined.spawn.y }
@@ -437,6 +481,12 @@ export class PlazaClient extends Emitter<PlazaClientEvents> {
     if (reconnect === undefined) {
       this.#setOffline('disconnected', code, new PlazaClientError('disconnected', `closed with ${code}`, code))
       this.emit('close', { code, reason, willReconnect: false })
+      return
+    }
+    if (!browserOnline()) {
+      // No attempt can succeed, and none is spent: the `online` event starts the next one.
+      this.#setStatus({ status: 'reconnecting', attempt: this.#attempt + 1, maxAttempts: reconnect.maxAttempts, waitingForNetwork: true, code })
+      this.emit('close', { code, reason, willReconnect: true })
       return
     }
     this.#attempt++
@@ -484,7 +534,8 @@ export class PlazaClient extends Emitter<PlazaClientEvents> {
 
   #setOffline (reason: OfflineReason, code: number, error: PlazaClientError): void {
     this.#clearRetry()
-    this.#listenForOnline(false)
+    // Given up for want of a network, the client still comes back with it; after a final answer, not.
+    if (reason !== 'gave-up') this.#listenToNetwork(false)
     this.#setStatus({ status: 'offline', reason, code })
     for (const waiter of this.#waiters.splice(0)) waiter.reject(error)
   }
@@ -492,7 +543,7 @@ export class PlazaClient extends Emitter<PlazaClientEvents> {
   /** Ends whatever is under way (deliberately: nothing reconnects) and settles in `status`. */
   #shutDown (status: StatusChange, error: PlazaClientError): void {
     this.#clearRetry()
-    this.#listenForOnline(false)
+    this.#listenToNetwork(false)
     const socket = this.#socket
     if (socket !== undefined) {
       this.#detach(socket)
@@ -515,6 +566,7 @@ export class PlazaClient extends Emitter<PlazaClientEvents> {
     this.#joined = false
     this.#disarmDeadline()
     this.#stopHeartbeat()
+    this.#clearStable()
   }
 
   #sendNow (type: string, payload: Record<string, unknown>): boolean {
@@ -556,6 +608,11 @@ export class PlazaClient extends Emitter<PlazaClientEvents> {
     this.#deadline = undefined
   }
 
+  #clearStable (): void {
+    if (this.#stableTimer !== undefined) clearTimeout(this.#stableTimer)
+    this.#stableTimer = undefined
+  }
+
   #clearRetry (): void {
     if (this.#retryTimer !== undefined) clearTimeout(this.#retryTimer)
     this.#retryTimer = undefined
@@ -573,11 +630,19 @@ export class PlazaClient extends Emitter<PlazaClientEvents> {
     this.emit('status', status)
   }
 
-  /** In a browser, coming back online skips the wait before the next attempt. */
-  #listenForOnline (on: boolean): void {
+  /**
+   * In a browser: going offline drops the connection at once (rather than after the heartbeat
+   * timeout), and coming back online skips the wait before the next attempt.
+   */
+  #listenToNetwork (on: boolean): void {
     const target = globalThis as { addEventListener?: (type: string, fn: () => void) => void, removeEventListener?: (type: string, fn: () => void) => void }
-    if (on) target.addEventListener?.('online', this.#onOnline)
-    else target.removeEventListener?.('online', this.#onOnline)
+    if (on) {
+      target.addEventListener?.('online', this.#onOnline)
+      target.addEventListener?.('offline', this.#onOffline)
+    } else {
+      target.removeEventListener?.('online', this.#onOnline)
+      target.removeEventListener?.('offline', this.#onOffline)
+    }
   }
 }
 

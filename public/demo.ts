@@ -9,7 +9,6 @@ const $ = <T extends HTMLElement>(id: string): T => document.getElementById(id) 
 
 const spaceId = decodeURIComponent(location.pathname.split('/')[2] ?? '')
 const TOKEN_KEY = `plaza.session.${spaceId}`
-const NAME_KEY = 'plaza.name'
 const MOVE_EVERY_MS = 100
 
 interface Session { token: string, username: string }
@@ -54,15 +53,15 @@ async function signInAsGuest (username: string): Promise<Session> {
   if (!response.ok || body.token === undefined) throw new Error(body.message ?? `sign-in failed (${response.status})`)
   const session = { token: body.token, username: body.username ?? username }
   sessionStorage.setItem(TOKEN_KEY, JSON.stringify(session))
-  localStorage.setItem(NAME_KEY, session.username)
   return session
 }
 
+// The name is not filled in from another window: the same name there would take its avatar over.
 function showSignIn (message = ''): void {
   ui.space.hidden = true
+  ui.status.hidden = true
   ui.signIn.hidden = false
   ui.signInError.textContent = message
-  ui.username.value = localStorage.getItem(NAME_KEY) ?? ''
   ui.username.focus()
 }
 
@@ -75,14 +74,17 @@ ui.signIn.addEventListener('submit', (event) => {
 let client: PlazaClient | undefined
 /** Your display name, as the guest route gave it ('' with a token from the URL: your userId shows). */
 let username = ''
+let blocked = new Set<string>()
+let lastMoveAt = 0
 
 function enter (session: Session): void {
   ui.signIn.hidden = true
   ui.space.hidden = false
+  ui.status.hidden = false
+  username = session.username
   const scheme = location.protocol === 'https:' ? 'wss' : 'ws'
   const current = new PlazaClient({ url: `${scheme}://${location.host}/ws`, token: session.token })
   client = current
-  let blocked = new Set<string>()
   current.on('space-joined', ({ space }) => { blocked = blockedTiles(space.obstacles) })
   current.on('status', showStatus)
   for (const event of ['users', 'space-joined', 'move-rejected', 'status'] as const) current.on(event, render)
@@ -91,39 +93,41 @@ function enter (session: Session): void {
       // An expired guest token, or a server with a new secret: ask for the name again.
       sessionStorage.removeItem(TOKEN_KEY)
       current.close()
+      client = undefined
       showSignIn('Your session expired: join again.')
     }
   })
-
-  let lastMoveAt = 0
-  window.addEventListener('keydown', (event) => {
-    if (client !== current || event.target instanceof HTMLInputElement) return
-    const step = STEPS[event.key]
-    if (step === undefined) return
-    event.preventDefault()
-    const self = current.self
-    const space = current.space
-    if (self === undefined || space === undefined || performance.now() - lastMoveAt < MOVE_EVERY_MS) return
-    const x = self.x + step[0]
-    const y = self.y + step[1]
-    // Refused here what the server would refuse anyway: off the map, or onto an obstacle.
-    if (x < 0 || y < 0 || x >= space.width || y >= space.height || blocked.has(`${x},${y}`)) return
-    lastMoveAt = performance.now()
-    current.move(x, y)
-    render()
-  })
-  ui.leave.onclick = () => {
-    current.leave()
-    render()
-  }
-  ui.retry.onclick = () => {
-    if (current.status.status === 'idle') void current.join(spaceId)
-    else current.reconnectNow()
-  }
   void current.join(spaceId)
   ui.canvas.focus()
-  username = session.username
 }
+
+ui.leave.onclick = () => {
+  client?.leave()
+  render()
+}
+ui.retry.onclick = () => {
+  if (client === undefined) return
+  if (client.status.status === 'idle') void client.join(spaceId)
+  else client.reconnectNow()
+}
+
+window.addEventListener('keydown', (event) => {
+  if (event.target instanceof HTMLInputElement || event.ctrlKey || event.metaKey || event.altKey) return
+  const step = STEPS[event.key]
+  if (step === undefined || client === undefined) return
+  event.preventDefault()
+  // Only where the server hears it: a walk while offline would be refused on return.
+  if (client.status.status !== 'connected') return
+  const { self, space } = client
+  if (self === undefined || space === undefined || performance.now() - lastMoveAt < MOVE_EVERY_MS) return
+  const x = self.x + step[0]
+  const y = self.y + step[1]
+  // Refused here what the server would refuse anyway: off the map, or onto an obstacle.
+  if (x < 0 || y < 0 || x >= space.width || y >= space.height || blocked.has(`${x},${y}`)) return
+  lastMoveAt = performance.now()
+  client.move(x, y)
+  render()
+})
 
 const STEPS: Record<string, [number, number]> = {
   ArrowUp: [0, -1], ArrowDown: [0, 1], ArrowLeft: [-1, 0], ArrowRight: [1, 0],
@@ -143,6 +147,7 @@ const OFFLINE_TEXT: Record<string, string> = {
 function showStatus (status: StatusChange): void {
   ui.status.dataset.status = status.status
   ui.retry.hidden = true
+  ui.leave.hidden = status.status !== 'connected'
   switch (status.status) {
     case 'idle':
       ui.statusText.textContent = 'You left the space'
@@ -156,6 +161,11 @@ function showStatus (status: StatusChange): void {
       ui.statusText.textContent = 'Connected'
       return
     case 'reconnecting': {
+      if (status.waitingForNetwork === true) {
+        ui.status.dataset.status = 'offline'
+        ui.statusText.textContent = 'Offline: no network; reconnecting when it is back'
+        return
+      }
       const seconds = Math.ceil(((status.retryAt ?? 0) - Date.now()) / 1000)
       const attempt = `attempt ${status.attempt} of ${status.maxAttempts}`
       ui.statusText.textContent = seconds > 0 ? `Reconnecting in ${seconds} s (${attempt})` : `Reconnecting… (${attempt})`
@@ -164,9 +174,10 @@ function showStatus (status: StatusChange): void {
       return
     }
     case 'offline':
-      ui.statusText.textContent = OFFLINE_TEXT[status.reason ?? 'disconnected'] ?? 'Offline'
+      ui.statusText.textContent = navigator.onLine ? OFFLINE_TEXT[status.reason ?? 'disconnected'] ?? 'Offline' : 'Offline: no network'
       ui.retry.textContent = status.reason === 'replaced' ? 'Use it here' : 'Reconnect'
-      ui.retry.hidden = status.reason === 'unknown-space'
+      // Trying again helps only where the server's answer may change.
+      ui.retry.hidden = !(status.reason === 'gave-up' || status.reason === 'disconnected' || status.reason === 'replaced')
       return
     case 'closed':
       ui.statusText.textContent = 'Closed'
@@ -182,6 +193,8 @@ function render (): void {
     frame = 0
     if (client === undefined) return
     const { space, self, users } = client
+    // Out of a space (after leaving) there is nothing to show.
+    ui.canvas.hidden = space === undefined
     if (space !== undefined) {
       const maxWidth = Math.max(200, Math.min(960, window.innerWidth - 340))
       draw(ui.canvas, { space, users: users.values(), self: self && { ...self, username: username || self.userId } }, maxWidth)
@@ -219,7 +232,7 @@ function renderPeople (): void {
   const others = [...users.values()].sort((a, b) => a.username.localeCompare(b.username))
   for (const u of others) rows.push(row(u.userId, u.username, u.x, u.y, u.connected, false))
   ui.people.replaceChildren(...rows)
-  ui.peopleCount.textContent = `(${others.filter((u) => u.connected).length + (self !== undefined ? 1 : 0)})`
+  ui.peopleCount.textContent = self === undefined ? '' : `(${others.filter((u) => u.connected).length + 1})`
 }
 
 window.addEventListener('resize', render)

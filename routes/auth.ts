@@ -23,7 +23,13 @@ const authRoutes: FastifyPluginAsyncTypebox = async (fastify) => {
     const username = request.body.username.trim().replace(/\s+/g, ' ')
     if (username === '') return await reply.code(400).send({ statusCode: 400, error: 'Bad Request', message: 'username must not be blank' })
     const userId = guestUserId(username)
-    const token = fastify.jwt.sign({ userId, username }, { expiresIn: config.GUEST_TOKEN_TTL_S })
+    // With an audience or issuer configured, tokens without them are refused: guests' carry them.
+    const token = fastify.jwt.sign({
+      userId,
+      username,
+      ...(config.JWT_AUDIENCE !== undefined ? { aud: config.JWT_AUDIENCE } : {}),
+      ...(config.JWT_ISSUER !== undefined ? { iss: config.JWT_ISSUER } : {})
+    }, { expiresIn: config.GUEST_TOKEN_TTL_S })
     request.log.info({ userId }, `Guest token for ${username}`)
     return { token, userId, username, expiresIn: config.GUEST_TOKEN_TTL_S }
   })

@@ -50,7 +50,10 @@ async function plaza (fastify: FastifyInstance, options: AppOptions): Promise<vo
   await fastify.register(adminRoutes, { prefix: '/admin' })
   await fastify.register(demoRoutes)
   // A guest can be anyone: the route exists only where GUEST_AUTH (or development mode) says so.
-  if (fastify.config.guestAuth) await fastify.register(authRoutes)
+  if (fastify.config.guestAuth) {
+    if (!fastify.config.devMode) fastify.log.warn('GUEST_AUTH is on: POST /auth/guest gives anyone a token for any name')
+    await fastify.register(authRoutes)
+  }
 }
 
 /** Not encapsulated, so that whoever registers Plaza sees its decorators (`config`, `roomManager`…). */

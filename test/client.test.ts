@@ -301,7 +301,7 @@ t.test('close() and leave() are deliberate: peers see a drop or a leave, and not
   await bob.next('user-joined-space')
   alice.close()
   t.same((await bob.next('user-disconnected')).payload, { userId: 'alice' })
-  t.equal(alice.move(1, 1), 'queued', 'a closed client sends nothing')
+  t.equal(alice.move(1, 1), 'dropped', 'a closed client sends nothing, and keeps nothing for later')
 
   const { client: carol, statuses: carolStatuses } = plaza(t, wsBase, 'carol')
   await carol.join('bye')
@@ -332,4 +332,49 @@ t.test('join() of another space leaves the first on the same connection', async 
   t.equal(client.users.size, 0, 'nobody from the first space')
   t.same((await bob.next('user-left')).payload, { userId: 'alice' })
   t.equal(client.spaceId, 'two')
+})
+
+t.test('a join() superseded by another is rejected, and the later one gets its own space', async (t) => {
+  const { wsBase, defineSpace } = await startApp(t)
+  await defineSpace({ id: 'first' })
+  await defineSpace({ id: 'second' })
+  const { client } = plaza(t, wsBase, 'alice')
+  const first = client.join('first')
+  const second = client.join('second')
+  await t.rejects(first, { code: 'switched' })
+  t.equal((await second).space.id, 'second')
+  t.equal(client.space?.id, 'second')
+})
+
+t.test('moves are queued only while the client is getting back into a space, and shown only once sent', async (t) => {
+  const { wsBase, defineSpace } = await startApp(t)
+  await defineSpace({ id: 'q', width: 20, height: 20 })
+  const proxy = await startProxy(t, Number(new URL(wsBase).port))
+  const { client } = plaza(t, `ws://127.0.0.1:${proxy.port}`, 'alice', { reconnect: { ...FAST, initialDelayMs: 60_000 } })
+  t.equal(client.move(1, 1), 'dropped', 'before join(): no space to get into')
+  const joined = await client.join('q')
+  proxy.cut()
+  await next(client, 'close')
+  const { x, y } = joined.spawn
+  t.equal(client.move(x + (x + 1 < 20 ? 1 : -1), y), 'queued')
+  t.same(client.self, { userId: 'alice', x, y }, 'a queued move does not move you yet')
+  t.equal(client.leave(), false, 'leaving while disconnected cannot tell the server')
+  t.same(client.queue, { size: 0, dropped: 0 }, 'and what waited is gone')
+  t.equal(client.move(x, y), 'dropped', 'after leave(): nothing to get back into')
+  t.equal(client.status.status, 'idle')
+})
+
+t.test('a server that accepts the join and then closes is retried with growing delays, not every second forever', async (t) => {
+  const { wsBase, defineSpace } = await startApp(t, { MAX_MESSAGES_PER_S: 5 })
+  await defineSpace({ id: 'flood' })
+  const { client, statuses } = plaza(t, wsBase, 'alice', { reconnect: { ...FAST, maxAttempts: 3, resetAfterMs: 2000 } })
+  const closes: number[] = []
+  client.on('close', (c) => { closes.push(c.code) })
+  // A buggy app: floods on every join, so the server closes with 4029 each time.
+  client.on('space-joined', () => { for (let i = 0; i < 10; i++) client.send('heartbeat', { timestamp: i }) })
+  await client.join('flood')
+  await next(client, 'status', (s) => s.status === 'offline', 5000)
+  t.match(client.status, { status: 'offline', reason: 'gave-up' })
+  t.same(closes, [4029, 4029, 4029, 4029])
+  t.same(statuses.filter((s) => s.status === 'reconnecting' && (s.retryInMs ?? 0) > 0).map((s) => s.retryInMs), [100, 200, 400])
 })

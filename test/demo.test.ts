@@ -1,7 +1,19 @@
+import { request } from 'node:http'
 import { createVerifier } from 'fast-jwt'
 import t from 'tap'
 import { JWT_SECRET, startApp } from './helpers/app.js'
 import { TestClient } from './helpers/client.js'
+
+/** The status of a GET sent with the path exactly as written (fetch would resolve the dots first). */
+async function rawStatus (httpBase: string, path: string): Promise<number> {
+  const { port } = new URL(httpBase)
+  return await new Promise((resolve, reject) => {
+    request({ host: '127.0.0.1', port, path }, (response) => {
+      response.resume()
+      resolve(response.statusCode ?? 0)
+    }).on('error', reject).end()
+  })
+}
 
 const guest = (httpBase: string, body: unknown) => fetch(`${httpBase}/auth/guest`, {
   method: 'POST',
@@ -32,6 +44,15 @@ t.test('POST /auth/guest hands out a token that joins as guest:<name>, the same 
 
   const again = await (await guest(httpBase, { username: 'alice liddell' })).json() as { userId: string }
   t.equal(again.userId, body.userId, 'signing in again with the same name is the same user (the avatar resumes)')
+})
+
+t.test('guest tokens carry the configured audience and issuer, so that they join where those are required', async (t) => {
+  const { httpBase, wsBase, defineSpace } = await startApp(t, { GUEST_AUTH: 'true', JWT_AUDIENCE: 'plaza-demo', JWT_ISSUER: 'plaza-test', JWT_MAX_AGE_S: 3600 })
+  await defineSpace({ id: 'strict' })
+  const { token } = await (await guest(httpBase, { username: 'Alice' })).json() as { token: string }
+  const client = await TestClient.connect(`${wsBase}/ws`, 'plaza.v1')
+  t.teardown(() => client.close())
+  t.equal((await client.join('strict', token)).userId, 'guest:alice')
 })
 
 t.test('POST /auth/guest refuses names that are blank, too long, or not names, and floods', async (t) => {
@@ -67,6 +88,7 @@ t.test('GET /space/:spaceId serves the demo page, its bundle and stylesheet', as
   t.equal(library.status, 200, 'the client library alone, as an ES module')
   t.match(await library.text(), /export\s*\{[^}]*PlazaClient/)
   t.equal((await fetch(`${httpBase}/space/${'x'.repeat(129)}`)).status, 400, 'not a space id')
-  t.equal((await fetch(`${httpBase}/demo/../package.json`)).status, 404)
+  t.equal(await rawStatus(httpBase, '/demo/../package.json'), 403, 'no way out of the demo folder')
+  t.equal(await rawStatus(httpBase, '/demo/%2e%2e/package.json'), 403)
   t.equal((await fetch(`${httpBase}/demo/`)).status, 403, 'no directory listing')
 })
