@@ -99,6 +99,12 @@ interface OwnershipCommands {
   plazaDisown: (owners: string, userId: string, serverId: string) => Promise<number>
 }
 
+/**
+ * How long a join's write may wait for others'. Nothing waits on it: the joiner has its space-joined
+ * already, and other servers hear of the join on the bus; only a crash in this window loses it.
+ */
+const JOIN_WRITE_DELAY_MS = 20
+
 /** Queued per user: the record to write, null to remove the entry, RELEASED to let go of it unwritten. */
 const RELEASED = 'released'
 type PendingOp = PresenceRecord | null | typeof RELEASED
@@ -126,6 +132,7 @@ export class RedisPresenceStore implements PresenceStore {
   /** Queued writes that should not wait for the interval, by space. */
   readonly #urgent = new Map<string, Set<string>>()
   #soon: Promise<boolean> | undefined
+  #shortly: Promise<boolean> | undefined
   #failing = false
 
   constructor (options: RedisPresenceStoreOptions) {
@@ -206,6 +213,18 @@ export class RedisPresenceStore implements PresenceStore {
       return this.flush(true)
     })
     return this.#soon
+  }
+
+  /**
+   * Flushes the urgent writes within JOIN_WRITE_DELAY_MS (or sooner, with the next flushSoon): joins
+   * arriving together, as in a storm, then share a pipeline instead of paying one each.
+   */
+  flushShortly (): Promise<boolean> {
+    this.#shortly ??= new Promise<void>((resolve) => setTimeout(resolve, JOIN_WRITE_DELAY_MS)).then(() => {
+      this.#shortly = undefined
+      return this.flush(true)
+    })
+    return this.#shortly
   }
 
   /**

@@ -80,6 +80,7 @@ export interface RoomManagerOptions {
   spaces: SpaceRegistry
   presence: PresenceStore & {
     flushSoon: () => Promise<boolean>
+    flushShortly: () => Promise<boolean>
     release: (spaceId: string, userId: string) => void
     reclaim: () => void
     save: (spaceId: string, record: PresenceRecord, urgent?: boolean) => void
@@ -243,7 +244,7 @@ export class RoomManager {
       `📊 [SPACE JOIN] Sending ${users.length} users to ${member.username}: ${fromMemory} from memory, ${fromStore ? stored.length : 0} from Redis`)
 
     this.#presence.save(spaceId, member, true)
-    const saving = this.#presence.flushSoon()
+    const saving = this.#presence.flushShortly()
     // Per join, and about Redis rather than the user: debug, and nothing to wait for unless it is on.
     if (isDebugEnabled(this.#log)) {
       void saving.then((saved) => {
