@@ -46,7 +46,8 @@ export interface PresenceStore {
   /**
    * For a join: claims the user's avatar in the space for this server (unless `claim` is false: it is
    * here already) and reads everyone the store knows there, with this server's unflushed writes
-   * applied on top. `previousOwner` is the server that held the avatar before.
+   * applied on top, but for the users connected to this server: its memory has them. `previousOwner`
+   * is the server that held the avatar before.
    */
   claimAndRead: (spaceId: string, userId: string, claim: boolean) => Promise<JoinRead>
   /** Queues the record's state (read when the queue is flushed, so the latest position wins). */
@@ -76,7 +77,9 @@ export interface RedisPresenceStoreOptions {
 /**
  * A join's one command: claims a user's avatar for a server (unless ARGV[1] is empty) and reads the
  * space's users hash, atomically. Answers {the server that held the avatar before or nil, the hash
- * as a flat field/value list}.
+ * as a flat field/value list}, less the entries that end with ARGV[4]: those this server wrote for
+ * users connected to it, whom its memory knows better (PROTOCOL §3: memory wins). In a join storm on
+ * one server that is nearly the whole hash, which then costs neither bytes nor parsing.
  */
 const CLAIM_AND_READ_SCRIPT = `
 local previous = false
@@ -85,7 +88,17 @@ if ARGV[1] ~= '' then
   redis.call('HSET', KEYS[1], ARGV[1], ARGV[2])
   redis.call('EXPIRE', KEYS[1], tonumber(ARGV[3]))
 end
-return { previous, redis.call('HGETALL', KEYS[2]) }
+local hash = redis.call('HGETALL', KEYS[2])
+local others = {}
+local own = ARGV[4]
+for i = 1, #hash, 2 do
+  local value = hash[i + 1]
+  if string.sub(value, -#own) ~= own then
+    others[#others + 1] = hash[i]
+    others[#others + 1] = value
+  end
+end
+return { previous, others }
 `
 
 /** Lets go of a user's avatar, if this server still holds it (a newer claim elsewhere wins). */
@@ -95,7 +108,7 @@ return 0
 `
 
 interface OwnershipCommands {
-  plazaClaimAndRead: (owners: string, users: string, userId: string, serverId: string, ttlSeconds: number) => Promise<[string | null, string[]]>
+  plazaClaimAndRead: (owners: string, users: string, userId: string, serverId: string, ttlSeconds: number, ownEnding: string) => Promise<[string | null, string[]]>
   plazaDisown: (owners: string, userId: string, serverId: string) => Promise<number>
 }
 
@@ -121,6 +134,8 @@ export class RedisPresenceStore implements PresenceStore {
   readonly #keys: RedisKeys
   readonly #log: Logger
   readonly #serverId: string
+  /** How #encode ends an entry of a user connected to this server (see CLAIM_AND_READ_SCRIPT). */
+  readonly #ownConnectedEnding: string
   readonly #ttlSeconds: number
   readonly #timer: NodeJS.Timeout
   #pending: PendingOps = new Map()
@@ -140,6 +155,7 @@ export class RedisPresenceStore implements PresenceStore {
     this.#keys = options.keys
     this.#log = options.log
     this.#serverId = options.serverId
+    this.#ownConnectedEnding = `,"connected":true,"serverId":${JSON.stringify(options.serverId)}}`
     this.#ttlSeconds = options.ttlSeconds
     this.#timer = setInterval(() => { void this.flush() }, options.flushIntervalMs).unref()
     this.#redis.defineCommand('plazaClaimAndRead', { numberOfKeys: 2, lua: CLAIM_AND_READ_SCRIPT })
@@ -158,7 +174,7 @@ export class RedisPresenceStore implements PresenceStore {
     if (this.#redis.status === 'ready') {
       try {
         const [previous, hash] = await (this.#redis as unknown as OwnershipCommands).plazaClaimAndRead(
-          this.#keys.spaceOwners(spaceId), this.#keys.spaceUsers(spaceId), claim ? userId : '', this.#serverId, this.#ttlSeconds)
+          this.#keys.spaceOwners(spaceId), this.#keys.spaceUsers(spaceId), claim ? userId : '', this.#serverId, this.#ttlSeconds, this.#ownConnectedEnding)
         previousOwner = previous ?? undefined
         for (let i = 0; i + 1 < hash.length; i += 2) {
           const user = decodeEntry(hash[i] as string, hash[i + 1] as string)
@@ -172,7 +188,8 @@ export class RedisPresenceStore implements PresenceStore {
       }
     }
     for (const [userId, record] of this.#pending.get(spaceId) ?? []) {
-      if (record === null) byId.delete(userId)
+      // Connected here: memory has them, as for the entries the script left out.
+      if (record === null || (record !== RELEASED && record.connected)) byId.delete(userId)
       else if (record !== RELEASED) byId.set(userId, { ...snapshot(record), serverId: this.#serverId })
     }
     return { users: [...byId.values()], fromStore, previousOwner }
@@ -395,6 +412,7 @@ export class RedisPresenceStore implements PresenceStore {
     }
   }
 
+  /** `connected` and `serverId` come last: a join's read knows this server's connected users by that ending. */
   #encode (record: PresenceRecord): string {
     return JSON.stringify({
       username: record.username,
