@@ -25,7 +25,7 @@ import { type Dialect, type LoadResult, hs256Tokens, loopbackAddress, runLoad } 
 const root = new URL('..', import.meta.url).pathname
 const usage = `usage: npm run bench -- [--users 200] [--spaces S | --space-size 20] [--hz 10] [--duration 20] [--warmup 2]
   [--step 200,400,600] [--join-storm 2000/100] [--dialect plaza.v1|metaverse] [--baseline plain|cork|plain,cork|none]
-  [--repeat 1] [--redis-url URL | --private-redis] [--out bench/RESULTS.md] [--json FILE] [--no-plaza]`
+  [--repeat 1] [--redis-url URL | --private-redis] [--out bench/RESULTS.md] [--json FILE] [--no-plaza] [--cpu-prof DIR]`
 
 // ---------------------------------------------------------------------------------------------
 // Options
@@ -54,6 +54,7 @@ const { values: args } = parseArgs({
     out: { type: 'string' },
     json: { type: 'string' },
     repeat: { type: 'string', default: '1' },
+    'cpu-prof': { type: 'string' },
     help: { type: 'boolean', default: false }
   }
 })
@@ -337,12 +338,21 @@ function metric (text: string, name: string): number {
   return match === null ? Number.NaN : Number(match[1])
 }
 
+/**
+ * --cpu-prof DIR: node's flags for V8 CPU profiles of a server run, written when it exits, in a folder
+ * named after the server and the time (node writes one file per thread: the main one is the largest).
+ */
+function cpuProfile (name: string): string[] {
+  const dir = args['cpu-prof']
+  return dir === undefined ? [] : ['--cpu-prof', '--cpu-prof-dir', join(dir, `${name}-${Date.now()}`)]
+}
+
 async function startPlaza (redisUrl: string, spaces: number): Promise<Server> {
   const port = await freePort()
   const prefix = `bench:${randomBytes(4).toString('hex')}:`
   prefixes.push({ url: redisUrl, prefix })
   usedPrefixes.push(prefix)
-  const { child, output } = spawnChild(process.execPath, ['--import', 'tsx', 'src/server.ts'], {
+  const { child, output } = spawnChild(process.execPath, [...cpuProfile('plaza'), '--import', 'tsx', 'src/server.ts'], {
     PORT: String(port),
     HOST: '127.0.0.1',
     JWT_SECRET,
@@ -396,7 +406,7 @@ async function startPlaza (redisUrl: string, spaces: number): Promise<Server> {
 
 async function startBaseline (variant: string): Promise<Server> {
   const port = await freePort()
-  const argv = ['--import', 'tsx', 'bench/baseline-server.ts', '--port', String(port), '--host', '127.0.0.1',
+  const argv = [...cpuProfile(`baseline-${variant}`), '--import', 'tsx', 'bench/baseline-server.ts', '--port', String(port), '--host', '127.0.0.1',
     '--width', String(width), '--height', String(height), '--parent-watch', ...(variant === 'cork' ? ['--cork'] : [])]
   const { child, output } = spawnChild(process.execPath, argv, {})
   const base = `http://127.0.0.1:${port}`

@@ -6,6 +6,11 @@ import { DIALECTS, offeredProtocols, pickDialect, type Dialect } from '../src/pr
 /** Tokens longer than this are refused unread: no legitimate JWT comes close. */
 const MAX_TOKEN_LENGTH = 8192
 
+/** An upgrade refused before it happens, with an HTTP status and Fastify's error shape. */
+function refuse (reply: FastifyReply, statusCode: number, error: string, message: string): FastifyReply {
+  return reply.code(statusCode).send({ statusCode, error, message })
+}
+
 /**
  * The WebSocket edge: `/ws`, and `/` for clients that connect to the server root (the 2d-metaverse
  * family), where a plain GET describes the service. Each socket becomes a Connection.
@@ -38,20 +43,19 @@ export default async function wsRoutes (fastify: FastifyInstance): Promise<void>
    * many sockets (429).
    */
   const checkUpgrade = async (request: FastifyRequest, reply: FastifyReply): Promise<void> => {
-    const refuse = (statusCode: number, error: string, message: string) => reply.code(statusCode).send({ statusCode, error, message })
     const offered = offeredProtocols(request.headers['sec-websocket-protocol'])
     if (offered.length > 0 && pickDialect(offered) === undefined) {
-      await refuse(400, 'Bad Request', `unsupported subprotocol; offer one of ${DIALECTS.join(', ')}`)
+      await refuse(reply, 400, 'Bad Request', `unsupported subprotocol; offer one of ${DIALECTS.join(', ')}`)
       return
     }
     const origin = request.headers.origin
     if (allowedOrigins.size > 0 && origin !== undefined && !allowedOrigins.has(origin)) {
       request.log.warn({ origin }, 'Refused a WebSocket from an origin not in ALLOWED_ORIGINS')
-      await refuse(403, 'Forbidden', 'origin not allowed')
+      await refuse(reply, 403, 'Forbidden', 'origin not allowed')
       return
     }
     if (request.headers.upgrade !== undefined && (perIp.get(request.ip) ?? 0) >= config.MAX_CONNECTIONS_PER_IP) {
-      await refuse(429, 'Too Many Requests', 'too many connections from this address')
+      await refuse(reply, 429, 'Too Many Requests', 'too many connections from this address')
     }
   }
 

@@ -21,6 +21,15 @@ export interface StoredUser extends PresenceRecord {
   serverId?: string
 }
 
+/** What a join reads from the store. */
+export interface JoinRead {
+  users: StoredUser[]
+  /** False when Redis did not answer: `users` are this server's unflushed writes only. */
+  fromStore: boolean
+  /** The server that held the avatar before this claim (undefined: none, no claim, or Redis is away). */
+  previousOwner: string | undefined
+}
+
 /** What the store knows across every server: users (ghosts counted apart), by space. */
 export interface Census {
   totalUsers: number
@@ -34,12 +43,15 @@ export interface Census {
  * are queued and never awaited on the path of a move.
  */
 export interface PresenceStore {
-  /** Everyone the store knows in a space, with this server's unflushed writes applied on top. */
-  readUsers: (spaceId: string) => Promise<{ users: StoredUser[], fromStore: boolean }>
+  /**
+   * For a join: claims the user's avatar in the space for this server (unless `claim` is false: it is
+   * here already) and reads everyone the store knows there, with this server's unflushed writes
+   * applied on top, but for the users connected to this server: its memory has them. `previousOwner`
+   * is the server that held the avatar before.
+   */
+  claimAndRead: (spaceId: string, userId: string, claim: boolean) => Promise<JoinRead>
   /** Queues the record's state (read when the queue is flushed, so the latest position wins). */
   save: (spaceId: string, record: PresenceRecord) => void
-  /** Claims the user's avatar in a space for this server; answers the server that held it before. */
-  claim: (spaceId: string, userId: string) => Promise<string | undefined>
   /** Queues the removal of a user from a space. */
   remove: (spaceId: string, userId: string) => void
   /** Writes what is queued now; true when everything queued reached the store. */
@@ -62,12 +74,31 @@ export interface RedisPresenceStoreOptions {
   flushIntervalMs: number
 }
 
-/** Claims a user's avatar for a server; answers the server that held it before (or nil). */
-const CLAIM_SCRIPT = `
-local previous = redis.call('HGET', KEYS[1], ARGV[1])
-redis.call('HSET', KEYS[1], ARGV[1], ARGV[2])
-redis.call('EXPIRE', KEYS[1], tonumber(ARGV[3]))
-return previous
+/**
+ * A join's one command: claims a user's avatar for a server (unless ARGV[1] is empty) and reads the
+ * space's users hash, atomically. Answers {the server that held the avatar before or nil, the hash
+ * as a flat field/value list}, less the entries that end with ARGV[4]: those this server wrote for
+ * users connected to it, whom its memory knows better (PROTOCOL §3: memory wins). In a join storm on
+ * one server that is nearly the whole hash, which then costs neither bytes nor parsing.
+ */
+const CLAIM_AND_READ_SCRIPT = `
+local previous = false
+if ARGV[1] ~= '' then
+  previous = redis.call('HGET', KEYS[1], ARGV[1])
+  redis.call('HSET', KEYS[1], ARGV[1], ARGV[2])
+  redis.call('EXPIRE', KEYS[1], tonumber(ARGV[3]))
+end
+local hash = redis.call('HGETALL', KEYS[2])
+local others = {}
+local own = ARGV[4]
+for i = 1, #hash, 2 do
+  local value = hash[i + 1]
+  if string.sub(value, -#own) ~= own then
+    others[#others + 1] = hash[i]
+    others[#others + 1] = value
+  end
+end
+return { previous, others }
 `
 
 /** Lets go of a user's avatar, if this server still holds it (a newer claim elsewhere wins). */
@@ -77,9 +108,15 @@ return 0
 `
 
 interface OwnershipCommands {
-  plazaClaim: (owners: string, userId: string, serverId: string, ttlSeconds: number) => Promise<string | null>
+  plazaClaimAndRead: (owners: string, users: string, userId: string, serverId: string, ttlSeconds: number, ownEnding: string) => Promise<[string | null, string[]]>
   plazaDisown: (owners: string, userId: string, serverId: string) => Promise<number>
 }
+
+/**
+ * How long a join's write may wait for others'. Nothing waits on it: the joiner has its space-joined
+ * already, and other servers hear of the join on the bus; only a crash in this window loses it.
+ */
+const JOIN_WRITE_DELAY_MS = 20
 
 /** Queued per user: the record to write, null to remove the entry, RELEASED to let go of it unwritten. */
 const RELEASED = 'released'
@@ -97,6 +134,8 @@ export class RedisPresenceStore implements PresenceStore {
   readonly #keys: RedisKeys
   readonly #log: Logger
   readonly #serverId: string
+  /** How #encode ends an entry of a user connected to this server (see CLAIM_AND_READ_SCRIPT). */
+  readonly #ownConnectedEnding: string
   readonly #ttlSeconds: number
   readonly #timer: NodeJS.Timeout
   #pending: PendingOps = new Map()
@@ -108,6 +147,7 @@ export class RedisPresenceStore implements PresenceStore {
   /** Queued writes that should not wait for the interval, by space. */
   readonly #urgent = new Map<string, Set<string>>()
   #soon: Promise<boolean> | undefined
+  #shortly: Promise<boolean> | undefined
   #failing = false
 
   constructor (options: RedisPresenceStoreOptions) {
@@ -115,49 +155,44 @@ export class RedisPresenceStore implements PresenceStore {
     this.#keys = options.keys
     this.#log = options.log
     this.#serverId = options.serverId
+    this.#ownConnectedEnding = `,"connected":true,"serverId":${JSON.stringify(options.serverId)}}`
     this.#ttlSeconds = options.ttlSeconds
     this.#timer = setInterval(() => { void this.flush() }, options.flushIntervalMs).unref()
-    this.#redis.defineCommand('plazaClaim', { numberOfKeys: 1, lua: CLAIM_SCRIPT })
+    this.#redis.defineCommand('plazaClaimAndRead', { numberOfKeys: 2, lua: CLAIM_AND_READ_SCRIPT })
     this.#redis.defineCommand('plazaDisown', { numberOfKeys: 1, lua: DISOWN_SCRIPT })
   }
 
   /**
-   * Claims the user's avatar in a space for this server, atomically, and answers which server held it
-   * before (undefined: none, or Redis is away). Two servers joining the same user at once are
-   * ordered here: the second learns of the first, and takes over from it.
+   * One command per join, so that a join storm costs one round trip and one reply each. The claim is
+   * atomic: two servers joining the same user at once are ordered here, the second learns of the
+   * first and takes over from it.
    */
-  async claim (spaceId: string, userId: string): Promise<string | undefined> {
-    if (this.#redis.status !== 'ready') return undefined
-    try {
-      const previous = await (this.#redis as unknown as OwnershipCommands).plazaClaim(this.#keys.spaceOwners(spaceId), userId, this.#serverId, this.#ttlSeconds)
-      return previous ?? undefined
-    } catch {
-      return undefined
-    }
-  }
-
-  async readUsers (spaceId: string): Promise<{ users: StoredUser[], fromStore: boolean }> {
+  async claimAndRead (spaceId: string, userId: string, claim: boolean): Promise<JoinRead> {
     const byId = new Map<string, StoredUser>()
     let fromStore = false
+    let previousOwner: string | undefined
     if (this.#redis.status === 'ready') {
       try {
-        const hash = await this.#redis.hgetall(this.#keys.spaceUsers(spaceId))
-        for (const [userId, value] of Object.entries(hash)) {
-          const user = decodeEntry(userId, value)
-          if (user !== undefined) byId.set(userId, user)
+        const [previous, hash] = await (this.#redis as unknown as OwnershipCommands).plazaClaimAndRead(
+          this.#keys.spaceOwners(spaceId), this.#keys.spaceUsers(spaceId), claim ? userId : '', this.#serverId, this.#ttlSeconds, this.#ownConnectedEnding)
+        previousOwner = previous ?? undefined
+        for (let i = 0; i + 1 < hash.length; i += 2) {
+          const user = decodeEntry(hash[i] as string, hash[i + 1] as string)
+          if (user !== undefined) byId.set(user.userId, user)
         }
         fromStore = true
-        this.#log.info({ spaceId, count: byId.size }, `📖 [REDIS SPACE] Retrieved ${byId.size} users from space ${spaceId}`)
+        if (isDebugEnabled(this.#log)) this.#log.debug({ spaceId, count: byId.size }, `📖 [REDIS SPACE] Retrieved ${byId.size} users from space ${spaceId}`)
       } catch (err) {
         // Per join, so debug: the outage itself is logged once, where it starts and ends.
         this.#log.debug({ err, spaceId }, `Could not read users of space ${spaceId} from Redis; using memory only`)
       }
     }
     for (const [userId, record] of this.#pending.get(spaceId) ?? []) {
-      if (record === null) byId.delete(userId)
+      // Connected here: memory has them, as for the entries the script left out.
+      if (record === null || (record !== RELEASED && record.connected)) byId.delete(userId)
       else if (record !== RELEASED) byId.set(userId, { ...snapshot(record), serverId: this.#serverId })
     }
-    return { users: [...byId.values()], fromStore }
+    return { users: [...byId.values()], fromStore, previousOwner }
   }
 
   save (spaceId: string, record: PresenceRecord, urgent = false): void {
@@ -195,6 +230,18 @@ export class RedisPresenceStore implements PresenceStore {
       return this.flush(true)
     })
     return this.#soon
+  }
+
+  /**
+   * Flushes the urgent writes within JOIN_WRITE_DELAY_MS (or sooner, with the next flushSoon): joins
+   * arriving together, as in a storm, then share a pipeline instead of paying one each.
+   */
+  flushShortly (): Promise<boolean> {
+    this.#shortly ??= new Promise<void>((resolve) => setTimeout(resolve, JOIN_WRITE_DELAY_MS)).then(() => {
+      this.#shortly = undefined
+      return this.flush(true)
+    })
+    return this.#shortly
   }
 
   /**
@@ -365,6 +412,7 @@ export class RedisPresenceStore implements PresenceStore {
     }
   }
 
+  /** `connected` and `serverId` come last: a join's read knows this server's connected users by that ending. */
   #encode (record: PresenceRecord): string {
     return JSON.stringify({
       username: record.username,

@@ -2,7 +2,7 @@ import { Counters } from './counters.js'
 import { Broadcast } from './dialects/index.js'
 import type { DirectEvent, RoomEvent, UserView } from './events.js'
 import type { Identity } from './identity.js'
-import type { Logger } from './logger.js'
+import { isDebugEnabled, type Logger } from './logger.js'
 import { getOrCreate } from './maps.js'
 import type { Census, PresenceRecord, PresenceStore, StoredUser } from './presence-store.js'
 import { CloseCode, ErrorCode, RejectReason, type Dialect } from './protocol.js'
@@ -80,6 +80,7 @@ export interface RoomManagerOptions {
   spaces: SpaceRegistry
   presence: PresenceStore & {
     flushSoon: () => Promise<boolean>
+    flushShortly: () => Promise<boolean>
     release: (spaceId: string, userId: string) => void
     reclaim: () => void
     save: (spaceId: string, record: PresenceRecord, urgent?: boolean) => void
@@ -113,6 +114,8 @@ export interface Stats {
  */
 export class RoomManager {
   readonly #rooms = new Map<string, Map<string, Member>>()
+  /** How many rooms each user is in here: the MAX_SPACES_PER_USER check without a pass over every room. */
+  readonly #spacesPerUser = new Map<string, number>()
   readonly #remote = new Map<string, Map<string, RemoteUser>>()
   /** Joins under way per space: a space's channel is kept while one is. */
   readonly #joining = new Map<string, number>()
@@ -157,10 +160,7 @@ export class RoomManager {
       const here = this.#rooms.get(spaceId)?.has(identity.userId) === true
       if (!here && this.#spacesOf(identity.userId) >= this.#maxSpacesPerUser) return 'too-many-spaces'
       // The avatar is ours from here; if another server held it, it hands over when told.
-      const [{ users: stored, fromStore }, previousOwner] = await Promise.all([
-        this.#presence.readUsers(spaceId),
-        here ? undefined : this.#presence.claim(spaceId, identity.userId)
-      ])
+      const { users: stored, fromStore, previousOwner } = await this.#presence.claimAndRead(spaceId, identity.userId, !here)
       // Everything below is synchronous: it sees one consistent room.
       const space = this.#spaces.get(spaceId)
       if (space === undefined) return 'unknown-space'
@@ -205,7 +205,7 @@ export class RoomManager {
       // Connected to another server: the avatar moves here where it stands, and that server lets go.
       remote.delete(identity.userId)
       member = new Member(identity, spaceId, elsewhere.x, elsewhere.y, peer)
-      room.set(member.userId, member)
+      this.#seat(room, member)
       resumed = true
       announce = false
       this.counters.joins.takeover++
@@ -216,7 +216,7 @@ export class RoomManager {
       resumed = previous !== undefined && space.isWalkable(previous.x, previous.y)
       const spawn = resumed && previous !== undefined ? previous : space.pickSpawn(this.#occupied(space, room, remote, stored), this.#random)
       member = new Member(identity, spaceId, spawn.x, spawn.y, peer)
-      room.set(member.userId, member)
+      this.#seat(room, member)
       this.counters.joins[resumed ? 'resume' : 'new']++
       if (previousOwner !== undefined && previousOwner !== this.#serverId) {
         // Another server claimed the avatar just before us (a join there is still on its way to us):
@@ -244,12 +244,16 @@ export class RoomManager {
       `📊 [SPACE JOIN] Sending ${users.length} users to ${member.username}: ${fromMemory} from memory, ${fromStore ? stored.length : 0} from Redis`)
 
     this.#presence.save(spaceId, member, true)
-    void this.#presence.flushSoon().then((saved) => {
-      if (saved) {
-        this.#log.info({ spaceId, userId: member.userId, x: member.x, y: member.y },
-          `💾 [REDIS SPACE] Saved user ${member.username} in space ${spaceId} at (${member.x}, ${member.y})`)
-      }
-    })
+    const saving = this.#presence.flushShortly()
+    // Per join, and about Redis rather than the user: debug, and nothing to wait for unless it is on.
+    if (isDebugEnabled(this.#log)) {
+      void saving.then((saved) => {
+        if (saved) {
+          this.#log.debug({ spaceId, userId: member.userId, x: member.x, y: member.y },
+            `💾 [REDIS SPACE] Saved user ${member.username} in space ${spaceId} at (${member.x}, ${member.y})`)
+        }
+      })
+    }
     return member
   }
 
@@ -482,6 +486,7 @@ export class RoomManager {
       }
     }
     this.#rooms.clear()
+    this.#spacesPerUser.clear()
     for (const spaceId of [...this.#remote.keys()]) this.#exitIfEmpty(spaceId)
   }
 
@@ -515,6 +520,7 @@ export class RoomManager {
     const room = this.#rooms.get(member.spaceId)
     if (room === undefined || room.get(member.userId) !== member || member.peer !== peer) return false
     room.delete(member.userId)
+    this.#unseat(member.userId)
     if (room.size === 0) this.#rooms.delete(member.spaceId)
     return true
   }
@@ -532,6 +538,7 @@ export class RoomManager {
     const room = this.#rooms.get(spaceId)
     this.#rooms.delete(spaceId)
     for (const member of room?.values() ?? []) {
+      this.#unseat(member.userId)
       member.peer.end({ code: ErrorCode.UnknownSpace, message: `space ${spaceId} was deleted`, close: CloseCode.UnknownSpace })
     }
     this.#exitIfEmpty(spaceId)
@@ -545,6 +552,7 @@ export class RoomManager {
     const remote = this.#remoteUsers(spaceId)
     if (member !== undefined && room !== undefined) {
       room.delete(userId)
+      this.#unseat(userId)
       this.#presence.release(spaceId, userId)
       member.peer.end({ code: ErrorCode.Replaced, message: 'replaced by a newer connection of the same user', close: CloseCode.Replaced })
       remote.set(userId, { userId, username: member.username, x: member.x, y: member.y, serverId: by })
@@ -568,9 +576,20 @@ export class RoomManager {
   }
 
   #spacesOf (userId: string): number {
-    let count = 0
-    for (const room of this.#rooms.values()) if (room.has(userId)) count++
-    return count
+    return this.#spacesPerUser.get(userId) ?? 0
+  }
+
+  /** Puts a member in a room, counting the rooms its user is in. */
+  #seat (room: Map<string, Member>, member: Member): void {
+    room.set(member.userId, member)
+    this.#spacesPerUser.set(member.userId, this.#spacesOf(member.userId) + 1)
+  }
+
+  /** Counts one room less for a user just taken out of one. */
+  #unseat (userId: string): void {
+    const spaces = this.#spacesOf(userId) - 1
+    if (spaces > 0) this.#spacesPerUser.set(userId, spaces)
+    else this.#spacesPerUser.delete(userId)
   }
 
   #roster (spaceId: string): RosterEntry[] {

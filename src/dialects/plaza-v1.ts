@@ -1,6 +1,19 @@
 import type { ServerEvent } from '../events.js'
+import type { SpaceDefinition } from '../space.js'
 
 const frame = (type: string, payload: unknown): string => JSON.stringify({ type, payload })
+
+/** Definitions are never changed in place (a redefinition is a new object): their JSON is kept with them. */
+const definitionsJson = new WeakMap<SpaceDefinition, string>()
+
+function definitionJson (space: SpaceDefinition): string {
+  let json = definitionsJson.get(space)
+  if (json === undefined) {
+    json = JSON.stringify(space)
+    definitionsJson.set(space, json)
+  }
+  return json
+}
 
 /** plaza.v1: the design's names, every event, and `error` for bad input. */
 export function encodePlazaV1 (event: ServerEvent): string {
@@ -15,13 +28,10 @@ export function encodePlazaV1 (event: ServerEvent): string {
     case 'left':
       return frame('user-left', { userId: event.userId })
     case 'welcome':
-      return frame('space-joined', {
-        userId: event.userId,
-        spawn: event.spawn,
-        users: event.users,
-        resumed: event.resumed,
-        space: event.space
-      })
+      // As frame() would write it, with the space's definition (up to 10,000 obstacles) stringified
+      // once per definition rather than at every join.
+      return `{"type":"space-joined","payload":{"userId":${JSON.stringify(event.userId)},"spawn":${JSON.stringify(event.spawn)},` +
+        `"users":${JSON.stringify(event.users)},"resumed":${event.resumed},"space":${definitionJson(event.space)}}}`
     case 'move-rejected':
       return frame('move-rejected', { x: event.x, y: event.y, reason: event.reason })
     case 'heartbeat':
