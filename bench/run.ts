@@ -25,7 +25,7 @@ import { type Dialect, type LoadResult, hs256Tokens, loopbackAddress, runLoad } 
 const root = new URL('..', import.meta.url).pathname
 const usage = `usage: npm run bench -- [--users 200] [--spaces S | --space-size 20] [--hz 10] [--duration 20] [--warmup 2]
   [--step 200,400,600] [--join-storm 2000/100] [--dialect plaza.v1|metaverse] [--baseline plain|cork|plain,cork|none]
-  [--repeat 1] [--redis-url URL | --private-redis] [--out bench/RESULTS.md] [--json FILE] [--no-plaza] [--cpu-prof DIR]`
+  [--repeat 1] [--redis-url URL | --private-redis] [--out bench/RESULTS.md] [--json FILE] [--no-plaza] [--cpu-prof DIR] [--from-source]`
 
 // ---------------------------------------------------------------------------------------------
 // Options
@@ -55,6 +55,7 @@ const { values: args } = parseArgs({
     json: { type: 'string' },
     repeat: { type: 'string', default: '1' },
     'cpu-prof': { type: 'string' },
+    'from-source': { type: 'boolean', default: false },
     help: { type: 'boolean', default: false }
   }
 })
@@ -347,12 +348,21 @@ function cpuProfile (name: string): string[] {
   return dir === undefined ? [] : ['--cpu-prof', '--cpu-prof-dir', join(dir, `${name}-${Date.now()}`)]
 }
 
+/**
+ * The servers run as `npm start` runs Plaza: compiled by tsc into dist/ (built once per bench run),
+ * without the tsx loader, which costs Plaza and the baseline differently (a call per closure made).
+ * --from-source runs both from TypeScript through tsx instead.
+ */
+function entry (source: string): string[] {
+  return args['from-source'] ? ['--import', 'tsx', source] : [join('dist', source.replace(/\.ts$/, '.js'))]
+}
+
 async function startPlaza (redisUrl: string, spaces: number): Promise<Server> {
   const port = await freePort()
   const prefix = `bench:${randomBytes(4).toString('hex')}:`
   prefixes.push({ url: redisUrl, prefix })
   usedPrefixes.push(prefix)
-  const { child, output } = spawnChild(process.execPath, [...cpuProfile('plaza'), '--import', 'tsx', 'src/server.ts'], {
+  const { child, output } = spawnChild(process.execPath, [...cpuProfile('plaza'), ...entry('src/server.ts')], {
     PORT: String(port),
     HOST: '127.0.0.1',
     JWT_SECRET,
@@ -406,7 +416,7 @@ async function startPlaza (redisUrl: string, spaces: number): Promise<Server> {
 
 async function startBaseline (variant: string): Promise<Server> {
   const port = await freePort()
-  const argv = [...cpuProfile(`baseline-${variant}`), '--import', 'tsx', 'bench/baseline-server.ts', '--port', String(port), '--host', '127.0.0.1',
+  const argv = [...cpuProfile(`baseline-${variant}`), ...entry('bench/baseline-server.ts'), '--port', String(port), '--host', '127.0.0.1',
     '--width', String(width), '--height', String(height), '--parent-watch', ...(variant === 'cork' ? ['--cork'] : [])]
   const { child, output } = spawnChild(process.execPath, argv, {})
   const base = `http://127.0.0.1:${port}`
@@ -750,7 +760,7 @@ function machine (redisNote: string): string[] {
   return [
     `- date: ${new Date().toISOString()}`,
     `- machine: ${cpus.length} × ${cpus[0]?.model ?? 'unknown CPU'}, ${(os.totalmem() / 2 ** 30).toFixed(1)} GiB RAM, ${os.type()} ${os.release()}`,
-    `- node ${process.version}; Plaza at ${gitState()}`,
+    `- node ${process.version}; Plaza at ${gitState()}; servers run ${args['from-source'] ? 'from source through tsx' : 'compiled (tsc → dist/), as npm start runs Plaza'}`,
     `- Redis: ${redisNote}`,
     `- load average at the start: ${load}`
   ]
@@ -760,6 +770,7 @@ function machine (redisNote: string): string[] {
 // Main
 
 async function main (): Promise<void> {
+  if (!args['from-source']) execFileSync(process.execPath, [join(root, 'node_modules', 'typescript', 'bin', 'tsc'), '-p', 'tsconfig.build.json'], { cwd: root, stdio: 'inherit' })
   let redisUrl = args['redis-url'] ?? 'redis://127.0.0.1:6379'
   let redisNote = `${redisUrl} (shared: its command counts include other clients' commands)`
   if (args['private-redis']) {

@@ -47,6 +47,9 @@ export function closeReason (message: string): string {
  * per connection (join first, message rate, join timeout, liveness). It never decides who the user
  * is beyond what the token says.
  */
+/** ws sends a Buffer as a binary frame unless told otherwise; every Plaza frame is JSON text. */
+const TEXT = { binary: false } as const
+
 export class Connection implements Peer {
   readonly connectionId = randomUUID()
   readonly dialect: Dialect
@@ -99,7 +102,8 @@ export class Connection implements Peer {
     return this.#state !== 'closed' && this.#socket.readyState === WebSocket.OPEN
   }
 
-  send (frame: string): void {
+  /** Sends a text frame: a string, or its UTF-8 bytes (a broadcast encodes them once for all). */
+  send (frame: string | Buffer): void {
     if (this.#socket.readyState !== WebSocket.OPEN) return
     if (this.#socket.bufferedAmount > this.#maxBufferedBytes) {
       // It stopped reading: its backlog would grow in this server's memory. Cut it off (a drop).
@@ -109,7 +113,7 @@ export class Connection implements Peer {
       return
     }
     corkForThisTurn(this.#socket)
-    this.#socket.send(frame)
+    this.#socket.send(frame, TEXT)
     this.#counters.messagesOut++
   }
 

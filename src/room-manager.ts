@@ -17,7 +17,7 @@ export interface Peer {
   readonly connectionId: string
   readonly isOpen: boolean
   /** Sends a frame already encoded for this peer's dialect. */
-  send: (frame: string) => void
+  send: (frame: string | Buffer) => void
   /** Encodes and sends an event meant for this peer alone. */
   tell: (event: DirectEvent) => void
   /** Tells the peer why (where its dialect can) and closes it; the room manager has let go of it. */

@@ -271,8 +271,9 @@ t.test('Broadcast encodes an event once per dialect, however many recipients', a
   const v1 = Array.from({ length: 50 }, () => moved.frameFor('plaza.v1'))
   const mv = Array.from({ length: 50 }, () => moved.frameFor('metaverse'))
   t.strictSame(calls, { 'plaza.v1': 1, metaverse: 1 }, '100 recipients, two encodings')
-  t.ok(v1.every((f) => f === encodePlazaV1({ kind: 'moved', userId: 'alice', x: 1, y: 2 })), 'every plaza.v1 recipient gets the plaza.v1 frame')
-  t.ok(mv.every((f) => f === encodeMetaverse({ kind: 'moved', userId: 'alice', x: 1, y: 2 })), 'every metaverse recipient gets the metaverse frame')
+  t.ok(v1.every((f) => f?.toString() === encodePlazaV1({ kind: 'moved', userId: 'alice', x: 1, y: 2 })), 'every plaza.v1 recipient gets the plaza.v1 frame')
+  t.ok(mv.every((f) => f?.toString() === encodeMetaverse({ kind: 'moved', userId: 'alice', x: 1, y: 2 })), 'every metaverse recipient gets the metaverse frame')
+  t.ok(v1.every((f) => f === v1[0]) && mv.every((f) => f === mv[0]), 'the same bytes for all: encoded to UTF-8 once, not per recipient')
 
   const ghostLeft = new Broadcast({ kind: 'left', userId: 'ghost', wasConnected: false })
   for (let i = 0; i < 10; i++) {
