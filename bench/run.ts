@@ -18,6 +18,7 @@ import { createServer } from 'node:net'
 import os from 'node:os'
 import { join } from 'node:path'
 import { performance } from 'node:perf_hooks'
+import { pathToFileURL } from 'node:url'
 import { parseArgs } from 'node:util'
 import { Redis } from 'ioredis'
 import { type Dialect, type LoadResult, hs256Tokens, loopbackAddress, runLoad } from './load.js'
@@ -770,7 +771,12 @@ function machine (redisNote: string): string[] {
 // Main
 
 async function main (): Promise<void> {
-  if (!args['from-source']) execFileSync(process.execPath, [join(root, 'node_modules', 'typescript', 'bin', 'tsc'), '-p', 'tsconfig.build.json'], { cwd: root, stdio: 'inherit' })
+  if (!args['from-source']) {
+    // TypeScript 7's compiler is a native executable: run it directly, not through a node process
+    // that a test runner's hooks would follow.
+    const { default: tscPath } = await import(pathToFileURL(join(root, 'node_modules', 'typescript', 'lib', 'getExePath.js')).href) as { default: () => string }
+    execFileSync(tscPath(), ['-p', 'tsconfig.build.json'], { cwd: root, stdio: 'inherit' })
+  }
   let redisUrl = args['redis-url'] ?? 'redis://127.0.0.1:6379'
   let redisNote = `${redisUrl} (shared: its command counts include other clients' commands)`
   if (args['private-redis']) {
