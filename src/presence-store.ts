@@ -139,6 +139,11 @@ export class RedisPresenceStore implements PresenceStore {
   readonly #ttlSeconds: number
   readonly #timer: NodeJS.Timeout
   #pending: PendingOps = new Map()
+  /**
+   * The batch being written: out of #pending, not yet known to be in Redis. A join's read that
+   * Redis answers before this batch lands must still see it (a user's drop, say).
+   */
+  #writing: PendingOps | undefined
   /** Entries this server holds connected and has listed in its users set (`plaza:server:{id}:users`). */
   readonly #owned = new Set<string>()
   #inFlight: Promise<boolean> | undefined
@@ -187,10 +192,13 @@ export class RedisPresenceStore implements PresenceStore {
         this.#log.debug({ err, spaceId }, `Could not read users of space ${spaceId} from Redis; using memory only`)
       }
     }
-    for (const [userId, record] of this.#pending.get(spaceId) ?? []) {
-      // Connected here: memory has them, as for the entries the script left out.
-      if (record === null || (record !== RELEASED && record.connected)) byId.delete(userId)
-      else if (record !== RELEASED) byId.set(userId, { ...snapshot(record), serverId: this.#serverId })
+    // What this server wrote but Redis may not show yet: the batch in flight, then the newer queue.
+    for (const ops of [this.#writing?.get(spaceId), this.#pending.get(spaceId)]) {
+      for (const [userId, record] of ops ?? []) {
+        // Connected here: memory has them, as for the entries the script left out.
+        if (record === null || (record !== RELEASED && record.connected)) byId.delete(userId)
+        else if (record !== RELEASED) byId.set(userId, { ...snapshot(record), serverId: this.#serverId })
+      }
     }
     return { users: [...byId.values()], fromStore, previousOwner }
   }
@@ -368,6 +376,7 @@ export class RedisPresenceStore implements PresenceStore {
       const sep = member.indexOf(' ')
       ownership.plazaDisown(this.#keys.spaceOwners(member.slice(0, sep)), member.slice(sep + 1), this.#serverId)
     }
+    this.#writing = batch
     try {
       const results = await pipeline.exec()
       const failed = results?.find(([err]) => err !== null)
@@ -382,6 +391,8 @@ export class RedisPresenceStore implements PresenceStore {
       if (!this.#failing) this.#log.warn({ err }, 'Presence writes to Redis failed; keeping them queued until Redis answers')
       this.#failing = true
       return false
+    } finally {
+      this.#writing = undefined
     }
   }
 

@@ -1,5 +1,10 @@
+import { once } from 'node:events'
+import { Redis } from 'ioredis'
 import t, { type Test } from 'tap'
-import { isolate, settle, startApp, type TestApp } from './helpers/app.js'
+import { redisKeys } from '../src/keys.js'
+import type { Logger } from '../src/logger.js'
+import { type PresenceRecord, RedisPresenceStore } from '../src/presence-store.js'
+import { isolate, REDIS_URL, settle, startApp, type TestApp } from './helpers/app.js'
 import { TestClient, neighbour } from './helpers/client.js'
 
 /**
@@ -384,4 +389,29 @@ t.test('a 2d-metaverse token {userId: 42, role} joins over metaverse and is stor
   const users = await settle(() => plaza.usersInRedis('hall'), (u) => '42' in u)
   t.same(Object.keys(users), ['42'], 'one field, "42"')
   t.match(users['42'], { username: '42', ...tileOf(joined), connected: true }, 'username falls back to the userId')
+})
+
+t.test('a join read that Redis answers before a drop\'s write lands still sees the ghost (the write in flight)', async (t) => {
+  const { prefix, redis } = isolate(t)
+  const client = new Redis(REDIS_URL, { enableAutoPipelining: true })
+  t.teardown(() => client.quit())
+  const log: Logger = { level: 'silent', debug: () => {}, info: () => {}, warn: () => {}, error: () => {} }
+  const store = new RedisPresenceStore({ redis: client, keys: redisKeys(prefix), log, serverId: 'race-1', ttlSeconds: 60, flushIntervalMs: 60_000 })
+  t.teardown(() => store.close())
+  await once(client, 'ready')
+  const bob = (connected: boolean): PresenceRecord => ({ userId: 'bob', username: 'Bob', x: 5, y: 4, connectionId: 'c1', lastUpdated: Date.now(), connected })
+
+  // Redis has Bob connected to this server; the join read leaves such entries to memory.
+  store.save('race', bob(true), true)
+  t.equal(await store.flush(true), true)
+  // Bob drops: his ghost is queued. A join's read goes out, and only then the flush takes the ghost.
+  store.save('race', bob(false), true)
+  const read = store.claimAndRead('race', 'carol', true)
+  await new Promise((resolve) => setImmediate(resolve))
+  const written = store.flush(true)
+  const { users, fromStore } = await read
+  t.equal(fromStore, true)
+  t.match(users.find((u) => u.userId === 'bob'), { x: 5, y: 4, connected: false }, 'Bob is a ghost where he was, not gone')
+  t.equal(await written, true)
+  t.match(JSON.parse(await redis.hget(`${prefix}space:race:users`, 'bob') ?? '{}'), { connected: false })
 })
