@@ -172,7 +172,13 @@ export class PlazaClient extends Emitter<PlazaClientEvents> {
   /** The browser lost its network: a socket may live on for minutes without a byte getting through. */
   readonly #onOffline = (): void => {
     const socket = this.#socket
-    if (socket !== undefined) this.#abandon(socket, 'offline')
+    if (socket !== undefined) {
+      this.#abandon(socket, 'offline')
+    } else if (this.#retryTimer !== undefined) {
+      // A countdown to an attempt that cannot succeed: wait for the network instead.
+      this.#clearRetry()
+      this.#waitForNetwork(this.#status.code)
+    }
   }
 
   constructor (options: PlazaClientOptions) {
@@ -323,6 +329,7 @@ export class PlazaClient extends Emitter<PlazaClientEvents> {
    * ghost until you come back or are swept); join() or reconnectNow() starts again.
    */
   close (): void {
+    this.#queue.clear()
     this.#shutDown({ status: 'closed' }, new PlazaClientError('closed', 'the client was closed'))
   }
 
@@ -333,9 +340,10 @@ export class PlazaClient extends Emitter<PlazaClientEvents> {
     if (status === 'connected' || status === 'connecting') return
     // An attempt is under way (not waiting for a timer, nor for the network).
     if (status === 'reconnecting' && this.#retryTimer === undefined && this.#status.waitingForNetwork !== true) return
+    // The attempt made now: counted here unless a countdown already counted it.
     if (status !== 'reconnecting') this.#attempt = 0
+    if (status !== 'reconnecting' || this.#status.waitingForNetwork === true) this.#attempt++
     this.#clearRetry()
-    this.#attempt = Math.max(1, this.#attempt)
     this.#setStatus(this.#reconnectingStatus(0))
     this.#open()
   }
@@ -437,12 +445,15 @@ export class PlazaClient extends Emitter<PlazaClientEvents> {
     this.#joined = true
     this.#disarmDeadline()
     // The count of attempts starts again once the connection has proved itself.
-    const resetAfter = this.#reconnect?.resetAfterMs ?? 0
     this.#clearStable()
-    this.#stableTimer = setTimeout(() => {
-      this.#stableTimer = undefined
+    if (this.#reconnect !== undefined) {
+      this.#stableTimer = setTimeout(() => {
+        this.#stableTimer = undefined
+        this.#attempt = 0
+      }, this.#reconnect.resetAfterMs)
+    } else {
       this.#attempt = 0
-    }, resetAfter)
+    }
     this.#lastJoined = joined
     this.#space = joined.space
     this.#self = { userId: joined.userId, x: joined.spawn.x, y: joined.spawn.y }
@@ -484,8 +495,7 @@ export class PlazaClient extends Emitter<PlazaClientEvents> {
       return
     }
     if (!browserOnline()) {
-      // No attempt can succeed, and none is spent: the `online` event starts the next one.
-      this.#setStatus({ status: 'reconnecting', attempt: this.#attempt + 1, maxAttempts: reconnect.maxAttempts, waitingForNetwork: true, code })
+      this.#waitForNetwork(code)
       this.emit('close', { code, reason, willReconnect: true })
       return
     }
@@ -503,6 +513,29 @@ export class PlazaClient extends Emitter<PlazaClientEvents> {
     }, delay)
     this.#setStatus(this.#reconnectingStatus(delay, code))
     this.emit('close', { code, reason, willReconnect: true })
+  }
+
+  /**
+   * The browser says it has no network: no attempt is spent; the `online` event starts the next one.
+   * A browser can be wrong about it, so one is tried anyway every maxDelayMs.
+   */
+  #waitForNetwork (code: number | undefined): void {
+    const reconnect = this.#reconnect
+    if (reconnect === undefined) return
+    const delay = reconnect.maxDelayMs
+    this.#retryTimer = setTimeout(() => {
+      this.#retryTimer = undefined
+      this.reconnectNow()
+    }, delay)
+    this.#setStatus({
+      status: 'reconnecting',
+      attempt: this.#attempt + 1,
+      maxAttempts: reconnect.maxAttempts,
+      waitingForNetwork: true,
+      retryAt: Date.now() + delay,
+      retryInMs: delay,
+      ...(code !== undefined ? { code } : {})
+    })
   }
 
   #reconnectingStatus (delay: number, code?: number): StatusChange {
@@ -536,8 +569,9 @@ export class PlazaClient extends Emitter<PlazaClientEvents> {
     this.#clearRetry()
     // Given up for want of a network, the client still comes back with it; after a final answer, not.
     if (reason !== 'gave-up') this.#listenToNetwork(false)
-    this.#setStatus({ status: 'offline', reason, code })
+    // Waiters first: a status listener may close() the client, and they must hear the real reason.
     for (const waiter of this.#waiters.splice(0)) waiter.reject(error)
+    this.#setStatus({ status: 'offline', reason, code })
   }
 
   /** Ends whatever is under way (deliberately: nothing reconnects) and settles in `status`. */
@@ -551,8 +585,8 @@ export class PlazaClient extends Emitter<PlazaClientEvents> {
         socket.close(ClientCloseCode.Normal, status.status === 'idle' ? 'left' : 'closed')
       } catch {}
     }
-    this.#setStatus(status)
     for (const waiter of this.#waiters.splice(0)) waiter.reject(error)
+    this.#setStatus(status)
   }
 
   /** Stops listening to a socket this client is done with (its late events must change nothing). */

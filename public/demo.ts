@@ -164,6 +164,9 @@ function showStatus (status: StatusChange): void {
       if (status.waitingForNetwork === true) {
         ui.status.dataset.status = 'offline'
         ui.statusText.textContent = 'Offline: no network; reconnecting when it is back'
+        // The browser may be wrong about the network: let the user try anyway.
+        ui.retry.textContent = 'Reconnect now'
+        ui.retry.hidden = false
         return
       }
       const seconds = Math.ceil(((status.retryAt ?? 0) - Date.now()) / 1000)

@@ -10,6 +10,7 @@ import {
   reconnectDelay,
   type StatusChange
 } from '../client/index.js'
+import { getOrCreate } from '../src/maps.js'
 import { ADMIN_TOKEN, isolate, JWT_SECRET, startApp, testEnv } from './helpers/app.js'
 import { TestClient } from './helpers/client.js'
 import { freePort, startServer } from './helpers/process.js'
@@ -377,4 +378,92 @@ t.test('a server that accepts the join and then closes is retried with growing d
   t.match(client.status, { status: 'offline', reason: 'gave-up' })
   t.same(closes, [4029, 4029, 4029, 4029])
   t.same(statuses.filter((s) => s.status === 'reconnecting' && (s.retryInMs ?? 0) > 0).map((s) => s.retryInMs), [100, 200, 400])
+})
+
+/** A browser's network events on Node's globalThis, for as long as the test runs. */
+function fakeBrowserNetwork (test: Test) {
+  const g = globalThis as unknown as Record<string, unknown>
+  const listeners = new Map<string, Set<() => void>>()
+  const navigator = { onLine: true }
+  g.navigator = navigator
+  g.addEventListener = (type: string, fn: () => void) => { getOrCreate(listeners, type, () => new Set()).add(fn) }
+  g.removeEventListener = (type: string, fn: () => void) => { listeners.get(type)?.delete(fn) }
+  test.teardown(() => {
+    delete g.navigator
+    delete g.addEventListener
+    delete g.removeEventListener
+  })
+  const fire = (type: string) => { for (const fn of [...listeners.get(type) ?? []]) fn() }
+  return {
+    listening: () => [...listeners.values()].reduce((n, set) => n + set.size, 0),
+    goOffline: () => { navigator.onLine = false; fire('offline') },
+    goOnline: () => { navigator.onLine = true; fire('online') }
+  }
+}
+
+t.test('in a browser: offline drops the connection at once and spends no attempt; online comes back at once', async (t) => {
+  const network = fakeBrowserNetwork(t)
+  const { wsBase, defineSpace } = await startApp(t)
+  await defineSpace({ id: 'net' })
+  const { client, statuses } = plaza(t, wsBase, 'alice', { reconnect: { ...FAST, maxDelayMs: 60_000 } })
+  const first = await client.join('net')
+  t.equal(network.listening(), 2, 'online and offline')
+
+  const closed = next(client, 'close')
+  network.goOffline()
+  t.same(await closed, { code: 4000, reason: 'offline', willReconnect: true })
+  t.match(client.status, { status: 'reconnecting', waitingForNetwork: true, attempt: 1, retryInMs: 60_000 })
+  const queued = client.move(first.spawn.x, first.spawn.y)
+  t.equal(queued, 'queued')
+  await sleep(FAST.initialDelayMs * 4)
+  t.equal(statuses.at(-1)?.waitingForNetwork, true, 'no attempt while the browser has no network')
+
+  network.goOnline()
+  const back = await next(client, 'space-joined')
+  t.equal(back.resumed, true)
+  t.same(statuses.slice(-3).map((s) => [s.status, s.attempt ?? null, s.waitingForNetwork ?? false]),
+    [['reconnecting', 1, true], ['reconnecting', 1, false], ['connected', null, false]], 'one attempt, counted once')
+
+  // Gone offline during a countdown: the countdown stops, and the client waits for the network.
+  const proxy = await startProxy(t, Number(new URL(wsBase).port))
+  const { client: bob } = plaza(t, `ws://127.0.0.1:${proxy.port}`, 'bob', { reconnect: { ...FAST, initialDelayMs: 5000, maxDelayMs: 60_000 } })
+  await bob.join('net')
+  proxy.cut()
+  await next(bob, 'status', (s) => s.status === 'reconnecting' && s.retryInMs === 5000)
+  network.goOffline()
+  t.match(bob.status, { status: 'reconnecting', waitingForNetwork: true, retryInMs: 60_000 })
+  proxy.restore()
+  network.goOnline()
+  await next(bob, 'space-joined')
+
+  client.close()
+  bob.close()
+  t.equal(network.listening(), 0, 'close() removes its listeners')
+  t.same(client.queue, { size: 0, dropped: 0 })
+})
+
+t.test('a move queued before close() is not sent after a later join()', async (t) => {
+  const { app, wsBase, defineSpace } = await startApp(t)
+  await defineSpace({ id: 'stale', width: 20, height: 20 })
+  const proxy = await startProxy(t, Number(new URL(wsBase).port))
+  const { client } = plaza(t, `ws://127.0.0.1:${proxy.port}`, 'alice', { reconnect: { ...FAST, initialDelayMs: 60_000 } })
+  const joined = await client.join('stale')
+  proxy.cut()
+  await next(client, 'close')
+  const { x, y } = joined.spawn
+  t.equal(client.move(x + (x + 1 < 20 ? 1 : -1), y), 'queued')
+  client.close()
+  proxy.restore()
+  await client.join('stale')
+  await sleep(200)
+  t.equal(app.roomManager.counters.moves.accepted + app.roomManager.counters.moves['not-adjacent'], 0, 'nothing sent')
+})
+
+t.test('a join refused for good rejects with the reason, even when a status listener closes the client', async (t) => {
+  const { wsBase, defineSpace } = await startApp(t)
+  await defineSpace({ id: 'known' })
+  const { client } = plaza(t, wsBase, 'alice', { token: 'not-a-jwt' })
+  client.on('status', (s) => { if (s.status === 'offline') client.close() })
+  await t.rejects(client.join('known'), { code: 'bad-token', closeCode: 4001 })
+  t.equal(client.status.status, 'closed')
 })

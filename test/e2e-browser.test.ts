@@ -108,6 +108,13 @@ if (!existsSync(CHROMIUM)) {
     t.match(await seen(bob, 'guest:alice'), { text: /Alice \(away\)/ })
     const faded = await opacityAt(bob, to)
     t.ok(live === 255 && faded > 0 && faded < 128, `her avatar is drawn faded on Bob's map (opacity ${live} → ${faded})`)
+    // Keys while offline move nothing, on her screen or on return (only the server could say yes).
+    const accepted = app?.roomManager.counters.moves.accepted
+    for (const k of ['ArrowUp', 'ArrowDown', 'ArrowLeft', 'ArrowRight']) {
+      await alice.keyboard.press(k)
+      await alice.waitForTimeout(120)
+    }
+    t.match(await seen(alice, 'guest:alice'), { x: to.x, y: to.y }, 'her avatar stays where the server has her')
 
     // Back online: she reconnects at once, resumed where she was; both see each other.
     await aliceContext.setOffline(false)
@@ -115,6 +122,8 @@ if (!existsSync(CHROMIUM)) {
     await waitUntil(bob, 'guest:alice', { connected: true, x: to.x, y: to.y })
     await waitUntil(alice, 'guest:alice', { x: to.x, y: to.y })
     await waitUntil(alice, 'guest:bob', { connected: true })
+    await alice.waitForTimeout(300)
+    t.equal(app?.roomManager.counters.moves.accepted, accepted, 'and nothing was sent on her return')
     step('offline and back')
 
     // 4. A cut the browser does not know about (the relay resets her connection and refuses new
