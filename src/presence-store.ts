@@ -140,10 +140,12 @@ export class RedisPresenceStore implements PresenceStore {
   readonly #timer: NodeJS.Timeout
   #pending: PendingOps = new Map()
   /**
-   * The batch being written: out of #pending, not yet known to be in Redis. A join's read that
-   * Redis answers before this batch lands must still see it (a user's drop, say).
+   * Batches out of #pending whose write may be unknown to a join's read still under way: a read
+   * that Redis answered before the batch landed must still see it (a user's drop, say). A batch
+   * stays here until the turn after its write is confirmed, since the read's reply, parsed from the
+   * same socket data, may resume after the write's.
    */
-  #writing: PendingOps | undefined
+  readonly #writing = new Set<PendingOps>()
   /** Entries this server holds connected and has listed in its users set (`plaza:server:{id}:users`). */
   readonly #owned = new Set<string>()
   #inFlight: Promise<boolean> | undefined
@@ -193,7 +195,9 @@ export class RedisPresenceStore implements PresenceStore {
       }
     }
     // What this server wrote but Redis may not show yet: the batch in flight, then the newer queue.
-    for (const ops of [this.#writing?.get(spaceId), this.#pending.get(spaceId)]) {
+    const layers = [...this.#writing].map((batch) => batch.get(spaceId))
+    layers.push(this.#pending.get(spaceId))
+    for (const ops of layers) {
       for (const [userId, record] of ops ?? []) {
         // Connected here: memory has them, as for the entries the script left out.
         if (record === null || (record !== RELEASED && record.connected)) byId.delete(userId)
@@ -376,7 +380,7 @@ export class RedisPresenceStore implements PresenceStore {
       const sep = member.indexOf(' ')
       ownership.plazaDisown(this.#keys.spaceOwners(member.slice(0, sep)), member.slice(sep + 1), this.#serverId)
     }
-    this.#writing = batch
+    this.#writing.add(batch)
     try {
       const results = await pipeline.exec()
       const failed = results?.find(([err]) => err !== null)
@@ -392,7 +396,7 @@ export class RedisPresenceStore implements PresenceStore {
       this.#failing = true
       return false
     } finally {
-      this.#writing = undefined
+      setImmediate(() => this.#writing.delete(batch))
     }
   }
 
