@@ -3,7 +3,8 @@
  * join the space with the Plaza client, draw it, and walk with the arrow keys or WASD.
  */
 import { PlazaClient, type StatusChange } from '../client/index.js'
-import { blockedTiles, colorOf, draw } from './render.js'
+import { Space } from '../src/space.js'
+import { colorOf, draw } from './render.js'
 
 const $ = <T extends HTMLElement>(id: string): T => document.getElementById(id) as T
 
@@ -74,7 +75,8 @@ ui.signIn.addEventListener('submit', (event) => {
 let client: PlazaClient | undefined
 /** Your display name, as the guest route gave it ('' with a token from the URL: your userId shows). */
 let username = ''
-let blocked = new Set<string>()
+/** The server's own rules for where one may stand, to refuse here what it would refuse anyway. */
+let rules: Space | undefined
 let lastMoveAt = 0
 
 function enter (session: Session): void {
@@ -85,7 +87,9 @@ function enter (session: Session): void {
   const scheme = location.protocol === 'https:' ? 'wss' : 'ws'
   const current = new PlazaClient({ url: `${scheme}://${location.host}/ws`, token: session.token })
   client = current
-  current.on('space-joined', ({ space }) => { blocked = blockedTiles(space.obstacles) })
+  current.on('space-joined', ({ space }) => {
+    rules = new Space({ ...space, obstacles: space.obstacles.map((o) => ({ width: 1, height: 1, ...o })) })
+  })
   current.on('status', showStatus)
   for (const event of ['users', 'space-joined', 'move-rejected', 'status'] as const) current.on(event, render)
   current.on('status', (status) => {
@@ -118,12 +122,12 @@ window.addEventListener('keydown', (event) => {
   event.preventDefault()
   // Only where the server hears it: a walk while offline would be refused on return.
   if (client.status.status !== 'connected') return
-  const { self, space } = client
-  if (self === undefined || space === undefined || performance.now() - lastMoveAt < MOVE_EVERY_MS) return
+  const { self } = client
+  if (self === undefined || performance.now() - lastMoveAt < MOVE_EVERY_MS) return
   const x = self.x + step[0]
   const y = self.y + step[1]
   // Refused here what the server would refuse anyway: off the map, or onto an obstacle.
-  if (x < 0 || y < 0 || x >= space.width || y >= space.height || blocked.has(`${x},${y}`)) return
+  if (rules?.isWalkable(x, y) !== true) return
   lastMoveAt = performance.now()
   client.move(x, y)
   render()

@@ -1,4 +1,4 @@
-import type { Obstacle, PeerEntry, SpaceInfo } from '../client/index.js'
+import type { PeerEntry, SpaceInfo } from '../client/index.js'
 
 /** What the canvas shows: the space, everyone else in it, and you. */
 export interface View {
@@ -15,17 +15,6 @@ export function colorOf (userId: string): string {
   let hash = 0
   for (let i = 0; i < userId.length; i++) hash = (hash * 31 + userId.charCodeAt(i)) | 0
   return `hsl(${Math.abs(hash) % 360} 65% 45%)`
-}
-
-/** Tiles covered by obstacles, as "x,y" keys, for refusing a move before the server has to. */
-export function blockedTiles (obstacles: Obstacle[]): Set<string> {
-  const tiles = new Set<string>()
-  for (const { x, y, width = 1, height = 1 } of obstacles) {
-    for (let dx = 0; dx < width; dx++) {
-      for (let dy = 0; dy < height; dy++) tiles.add(`${x + dx},${y + dy}`)
-    }
-  }
-  return tiles
 }
 
 /** Draws the whole view; the tile size fits the space into `maxWidth` CSS pixels. */
