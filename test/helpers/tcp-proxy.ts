@@ -11,7 +11,6 @@ export interface TcpProxy {
    * stay open on both sides, nothing gets through, and new connections hang.
    */
   cut: (options?: { silent?: boolean }) => void
-  /** Lets new connections through again (and closes what a non-silent cut left of the old ones). */
   restore: () => void
   /** Connections accepted so far (a reconnecting client's attempts show here). */
   accepted: () => number
@@ -21,8 +20,6 @@ export interface TcpProxy {
 export async function startProxy (t: Test, targetPort: number): Promise<TcpProxy> {
   const pairs = new Set<{ client: Socket, upstream: Socket }>()
   const held = new Set<Socket>()
-  /** Server-side sockets of connections whose client side a cut reset. */
-  const orphaned = new Set<Socket>()
   let mode: 'open' | 'refuse' | 'silent' = 'open'
   let accepted = 0
 
@@ -62,7 +59,7 @@ export async function startProxy (t: Test, targetPort: number): Promise<TcpProxy
       client.destroy()
       upstream.destroy()
     }
-    for (const socket of [...held, ...orphaned]) socket.destroy()
+    for (const socket of held) socket.destroy()
     server.close()
   })
 
@@ -83,20 +80,12 @@ export async function startProxy (t: Test, targetPort: number): Promise<TcpProxy
         if (silent) {
           client.on('data', () => {})
           held.add(client)
-          held.add(upstream)
         } else {
           client.resetAndDestroy()
-          orphaned.add(upstream)
         }
+        held.add(upstream)
       }
     },
-    restore: () => {
-      mode = 'open'
-      // The server's side of connections whose client side was reset stays dead: closed now. Left
-      // open, one the browser had opened ahead and never used would hold the server's close() until
-      // its headers timeout (60 s). A silent cut's connections live on, as on a network that heals.
-      for (const socket of orphaned) socket.destroy()
-      orphaned.clear()
-    }
+    restore: () => { mode = 'open' }
   }
 }
