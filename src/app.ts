@@ -72,6 +72,11 @@ export function serverOptions (config: Config): FastifyServerOptions {
     },
     // Space ids may be 128 characters long.
     routerOptions: { maxParamLength: 200 },
+    // At close every connection is cut, not only idle keep-alive ones: by then the WebSockets were
+    // closed (1001), and a socket that never sent a request (a browser's preconnect, a TCP health
+    // check) would otherwise hold the shutdown for Node's 60 s headers timeout, past close-with-grace's
+    // deadline and before the room manager's last writes.
+    forceCloseConnections: true,
     // Behind a load balancer, request.ip (per-IP limits) is the client's only if it is trusted.
     trustProxy: typeof config.trustProxy === 'number' ? trustHops(config.trustProxy) : config.trustProxy
   }

@@ -10,6 +10,7 @@ import { createHmac, generateKeyPairSync } from 'node:crypto'
 import { once } from 'node:events'
 import { cpSync, mkdtempSync, rmSync, symlinkSync } from 'node:fs'
 import { tmpdir } from 'node:os'
+import { connect } from 'node:net'
 import { join } from 'node:path'
 import { setTimeout as sleep } from 'node:timers/promises'
 import { promisify } from 'node:util'
@@ -395,6 +396,27 @@ t.test('a hung Redis does not stall shutdown of the app', async (t) => {
   redis.signal('SIGCONT')
   stopped = false
   await closing
+})
+
+t.test('connections that never finish a request do not hold the shutdown (Node would wait 60 s for their headers)', async (t) => {
+  const plaza = await start(t)
+  const { port } = new URL(plaza.httpBase)
+  const sockets = [connect(Number(port), '127.0.0.1'), connect(Number(port), '127.0.0.1')]
+  t.teardown(() => { for (const socket of sockets) socket.destroy() })
+  for (const socket of sockets) {
+    socket.on('error', () => {})
+    await once(socket, 'connect')
+  }
+  // One says nothing (a browser's preconnect, a TCP health check), one stops halfway through its headers.
+  sockets[1]?.write('GET /healthz HTTP/1.1\r\nHost: plaza\r\n')
+  await sleep(50)
+
+  const started = performance.now()
+  const closing = plaza.close().then(() => performance.now() - started)
+  const took = await Promise.race([closing, sleep(5000, Number.POSITIVE_INFINITY, { ref: false })])
+  t.ok(took < 5000, `app.close() finished within 5 s (${Number.isFinite(took) ? `${Math.round(took)} ms` : 'not done'})`)
+  await Promise.all(sockets.map((socket) => socket.closed ? undefined : once(socket, 'close')))
+  t.ok(sockets.every((socket) => socket.destroyed), 'and they were closed')
 })
 
 // ---------------------------------------------------------------------------------------------
