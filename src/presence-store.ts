@@ -75,31 +75,71 @@ export interface RedisPresenceStoreOptions {
 }
 
 /**
- * A join's one command: claims a user's avatar for a server (unless ARGV[1] is empty) and reads the
- * space's users hash, atomically. Answers {the server that held the avatar before or nil, the hash
- * as a flat field/value list}, less the entries that end with ARGV[4]: those this server wrote for
- * users connected to it, whom its memory knows better (PROTOCOL §3: memory wins). In a join storm on
- * one server that is nearly the whole hash, which then costs neither bytes nor parsing.
+ * The joins of one turn in one command: claims each user's avatar for a server and reads the users
+ * hash of each space, atomically. KEYS: the owners and users hashes of each space of the batch, in
+ * pairs. ARGV: this server's id, the owners hashes' TTL, how this server's connected entries end, then
+ * for each join its space's number (1-based) and the user id to claim ('' for none). Answers {the
+ * previous owner of each claim, in order (nil: none), each space's hash as a flat field/value list},
+ * less the entries that end with ARGV[3]: those this server wrote for users connected to it, whom its
+ * memory knows better (PROTOCOL §3: memory wins). In a join storm on one server that is nearly the
+ * whole hash, which then costs neither bytes nor parsing.
  */
 const CLAIM_AND_READ_SCRIPT = `
-local previous = false
-if ARGV[1] ~= '' then
-  previous = redis.call('HGET', KEYS[1], ARGV[1])
-  redis.call('HSET', KEYS[1], ARGV[1], ARGV[2])
-  redis.call('EXPIRE', KEYS[1], tonumber(ARGV[3]))
-end
-local hash = redis.call('HGETALL', KEYS[2])
-local others = {}
-local own = ARGV[4]
-for i = 1, #hash, 2 do
-  local value = hash[i + 1]
-  if string.sub(value, -#own) ~= own then
-    others[#others + 1] = hash[i]
-    others[#others + 1] = value
+local serverId, ttl, own = ARGV[1], tonumber(ARGV[2]), ARGV[3]
+local previous = {}
+local expiring = {}
+for i = 4, #ARGV, 2 do
+  local owners = KEYS[tonumber(ARGV[i]) * 2 - 1]
+  local userId = ARGV[i + 1]
+  if userId ~= '' then
+    previous[#previous + 1] = redis.call('HGET', owners, userId)
+    redis.call('HSET', owners, userId, serverId)
+    if not expiring[owners] then
+      expiring[owners] = true
+      redis.call('EXPIRE', owners, ttl)
+    end
   end
 end
-return { previous, others }
+local reads = {}
+for s = 2, #KEYS, 2 do
+  local hash = redis.call('HGETALL', KEYS[s])
+  local others = {}
+  for i = 1, #hash, 2 do
+    local value = hash[i + 1]
+    if string.sub(value, -#own) ~= own then
+      others[#others + 1] = hash[i]
+      others[#others + 1] = value
+    end
+  end
+  reads[#reads + 1] = others
+end
+return { previous, reads }
 `
+
+/**
+ * A flush's writes to every space's users hash in one command, however many spaces it touches.
+ * KEYS: the hashes. ARGV: the hashes' TTL, then for each hash the number of field/value items to set,
+ * those items, the number of fields to delete, those fields. Each hash's expiry is refreshed.
+ */
+const WRITE_SPACES_SCRIPT = `
+local ttl = tonumber(ARGV[1])
+local a = 2
+local function each (key, command, from, count)
+  for i = from, from + count - 1, ARGS_PER_CALL do
+    redis.call(command, key, unpack(ARGV, i, math.min(i + ARGS_PER_CALL - 1, from + count - 1)))
+  end
+end
+for k = 1, #KEYS do
+  local set = tonumber(ARGV[a])
+  each(KEYS[k], 'HSET', a + 1, set)
+  a = a + 1 + set
+  local removed = tonumber(ARGV[a])
+  each(KEYS[k], 'HDEL', a + 1, removed)
+  a = a + 1 + removed
+  redis.call('EXPIRE', KEYS[k], ttl)
+end
+return #KEYS
+`.replace(/ARGS_PER_CALL/g, '1000')
 
 /** Lets go of a user's avatar, if this server still holds it (a newer claim elsewhere wins). */
 const DISOWN_SCRIPT = `
@@ -107,9 +147,27 @@ if redis.call('HGET', KEYS[1], ARGV[1]) == ARGV[2] then return redis.call('HDEL'
 return 0
 `
 
+/** What a join's claim and read answer: the avatar's previous owner, and the space's hash (see the script). */
+interface ClaimReply {
+  previous: string | null
+  hash: string[]
+}
+
+interface PendingClaim {
+  spaceId: string
+  /** '' when there is nothing to claim (the user is here already). */
+  userId: string
+  resolve: (reply: ClaimReply) => void
+  reject: (err: unknown) => void
+}
+
+/** How many joins one script call carries at most: Redis runs nothing else meanwhile. */
+const MAX_CLAIMS_PER_CALL = 200
+
 interface OwnershipCommands {
-  plazaClaimAndRead: (owners: string, users: string, userId: string, serverId: string, ttlSeconds: number, ownEnding: string) => Promise<[string | null, string[]]>
+  plazaClaimAndRead: (numberOfKeys: number, keys: string[], args: Array<string | number>) => Promise<[Array<string | null>, string[][]]>
   plazaDisown: (owners: string, userId: string, serverId: string) => Promise<number>
+  plazaWriteSpaces: (numberOfKeys: number, keys: string[], args: Array<string | number>) => Promise<number>
 }
 
 /**
@@ -156,6 +214,11 @@ export class RedisPresenceStore implements PresenceStore {
   #soon: Promise<boolean> | undefined
   #shortly: Promise<boolean> | undefined
   #failing = false
+  /** Joins waiting for their script call (#claim). */
+  #claims: PendingClaim[] = []
+  #claimsScheduled = false
+  /** A round of claim calls is on its way; joins queue behind it. */
+  #claiming = false
 
   constructor (options: RedisPresenceStoreOptions) {
     this.#redis = options.redis
@@ -165,14 +228,14 @@ export class RedisPresenceStore implements PresenceStore {
     this.#ownConnectedEnding = `,"connected":true,"serverId":${JSON.stringify(options.serverId)}}`
     this.#ttlSeconds = options.ttlSeconds
     this.#timer = setInterval(() => { void this.flush() }, options.flushIntervalMs).unref()
-    this.#redis.defineCommand('plazaClaimAndRead', { numberOfKeys: 2, lua: CLAIM_AND_READ_SCRIPT })
+    this.#redis.defineCommand('plazaClaimAndRead', { lua: CLAIM_AND_READ_SCRIPT })
     this.#redis.defineCommand('plazaDisown', { numberOfKeys: 1, lua: DISOWN_SCRIPT })
+    this.#redis.defineCommand('plazaWriteSpaces', { lua: WRITE_SPACES_SCRIPT })
   }
 
   /**
-   * One command per join, so that a join storm costs one round trip and one reply each. The claim is
-   * atomic: two servers joining the same user at once are ordered here, the second learns of the
-   * first and takes over from it.
+   * The claim is atomic: two servers joining the same user at once are ordered in Redis, the second
+   * learns of the first and takes over from it. Joins share their script call (see #claim).
    */
   async claimAndRead (spaceId: string, userId: string, claim: boolean): Promise<JoinRead> {
     const byId = new Map<string, StoredUser>()
@@ -180,8 +243,7 @@ export class RedisPresenceStore implements PresenceStore {
     let previousOwner: string | undefined
     if (this.#redis.status === 'ready') {
       try {
-        const [previous, hash] = await (this.#redis as unknown as OwnershipCommands).plazaClaimAndRead(
-          this.#keys.spaceOwners(spaceId), this.#keys.spaceUsers(spaceId), claim ? userId : '', this.#serverId, this.#ttlSeconds, this.#ownConnectedEnding)
+        const { previous, hash } = await this.#claim(spaceId, claim ? userId : '')
         previousOwner = previous ?? undefined
         for (let i = 0; i + 1 < hash.length; i += 2) {
           const user = decodeEntry(hash[i] as string, hash[i + 1] as string)
@@ -205,6 +267,69 @@ export class RedisPresenceStore implements PresenceStore {
       }
     }
     return { users: [...byId.values()], fromStore, previousOwner }
+  }
+
+  /**
+   * Queues a join's claim and read for the next script call. The joins of a turn of the event loop
+   * share one call, and while a call is on its way the joins that arrive meanwhile wait for it, then
+   * go together (a group commit): a storm costs a few dozen calls instead of one per join, each join
+   * at most one round trip later. Should that call fail for want of an answer (a timeout, Redis gone),
+   * the joins waiting behind it fail at once with it instead of waiting out another timeout.
+   */
+  #claim (spaceId: string, userId: string): Promise<ClaimReply> {
+    return new Promise((resolve, reject) => {
+      this.#claims.push({ spaceId, userId, resolve, reject })
+      this.#scheduleClaims()
+    })
+  }
+
+  #scheduleClaims (): void {
+    if (this.#claimsScheduled || this.#claiming) return
+    this.#claimsScheduled = true
+    setImmediate(() => {
+      this.#claimsScheduled = false
+      const claims = this.#claims
+      if (claims.length === 0) return
+      this.#claims = []
+      this.#claiming = true
+      const calls: Array<Promise<unknown>> = []
+      for (let i = 0; i < claims.length; i += MAX_CLAIMS_PER_CALL) calls.push(this.#claimAll(claims.slice(i, i + MAX_CLAIMS_PER_CALL)))
+      void Promise.all(calls).then((errors) => {
+        this.#claiming = false
+        const unanswered = errors.find((err) => err !== undefined && (this.#redis.status !== 'ready' || isTimeout(err)))
+        if (unanswered !== undefined) {
+          for (const { reject } of this.#claims.splice(0)) reject(unanswered)
+        }
+        if (this.#claims.length > 0) this.#scheduleClaims()
+      })
+    })
+  }
+
+  /** One script call for these joins: settles each of them, and answers the error if it failed. */
+  async #claimAll (claims: PendingClaim[]): Promise<unknown> {
+    const spaces = new Map<string, number>()
+    const keys: string[] = []
+    const args: Array<string | number> = [this.#serverId, this.#ttlSeconds, this.#ownConnectedEnding]
+    for (const { spaceId, userId } of claims) {
+      let index = spaces.get(spaceId)
+      if (index === undefined) {
+        index = spaces.size + 1
+        spaces.set(spaceId, index)
+        keys.push(this.#keys.spaceOwners(spaceId), this.#keys.spaceUsers(spaceId))
+      }
+      args.push(index, userId)
+    }
+    try {
+      const [previous, reads] = await (this.#redis as unknown as OwnershipCommands).plazaClaimAndRead(keys.length, keys, args)
+      let next = 0
+      for (const { spaceId, userId, resolve } of claims) {
+        resolve({ previous: userId === '' ? null : (previous[next++] ?? null), hash: reads[(spaces.get(spaceId) as number) - 1] ?? [] })
+      }
+      return undefined
+    } catch (err) {
+      for (const { reject } of claims) reject(err)
+      return err
+    }
   }
 
   save (spaceId: string, record: PresenceRecord, urgent = false): void {
@@ -338,9 +463,12 @@ export class RedisPresenceStore implements PresenceStore {
     // Ownership changes only: a user who keeps moving costs nothing here.
     const claimed: string[] = []
     const disowned: string[] = []
+    // Every space's hash in one script call: HSET, HDEL and EXPIRE per space cost no command each.
+    const hashes: string[] = []
+    const writes: Array<string | number> = [this.#ttlSeconds]
     for (const [spaceId, ops] of batch) {
-      const key = this.#keys.spaceUsers(spaceId)
-      const fields: string[] = []
+      // Counts first, filled in once known: the script reads them before their items.
+      const setAt = writes.push(0) - 1
       const removed: string[] = []
       for (const [userId, record] of ops) {
         const member = indexMember(spaceId, userId)
@@ -356,7 +484,7 @@ export class RedisPresenceStore implements PresenceStore {
           unindexed.push(member)
           continue
         }
-        fields.push(userId, this.#encode(record))
+        writes.push(userId, this.#encode(record))
         indexed.push(record.lastUpdated, member)
         if (!record.connected) ghosts.push(record.lastUpdated, member)
         if (debug) {
@@ -364,10 +492,13 @@ export class RedisPresenceStore implements PresenceStore {
             `📍 [REDIS SPACE] Updated position for user ${userId} in space ${spaceId} to (${record.x}, ${record.y})`)
         }
       }
-      if (fields.length > 0) pipeline.hset(key, ...fields)
-      if (removed.length > 0) pipeline.hdel(key, ...removed)
-      pipeline.expire(key, this.#ttlSeconds)
+      hashes.push(this.#keys.spaceUsers(spaceId))
+      writes[setAt] = writes.length - setAt - 1
+      writes.push(removed.length)
+      for (const userId of removed) writes.push(userId)
     }
+    const ownership = pipeline as unknown as OwnershipCommands
+    ownership.plazaWriteSpaces(hashes.length, hashes, writes)
     if (indexed.length > 0) pipeline.zadd(this.#keys.presenceIndex, ...indexed)
     if (ghosts.length > 0) pipeline.zadd(this.#keys.ghostIndex, ...ghosts)
     if (unindexed.length > 0) pipeline.zrem(this.#keys.presenceIndex, ...unindexed)
@@ -375,7 +506,6 @@ export class RedisPresenceStore implements PresenceStore {
     const serverUsers = this.#keys.serverUsers(this.#serverId)
     if (claimed.length > 0) pipeline.sadd(serverUsers, ...claimed)
     if (disowned.length > 0) pipeline.srem(serverUsers, ...disowned)
-    const ownership = pipeline as unknown as OwnershipCommands
     for (const member of disowned) {
       const sep = member.indexOf(' ')
       ownership.plazaDisown(this.#keys.spaceOwners(member.slice(0, sep)), member.slice(sep + 1), this.#serverId)
@@ -439,6 +569,11 @@ export class RedisPresenceStore implements PresenceStore {
       serverId: this.#serverId
     })
   }
+}
+
+/** ioredis's error for a command that got no answer within commandTimeout. */
+function isTimeout (err: unknown): boolean {
+  return err instanceof Error && err.message === 'Command timed out'
 }
 
 function snapshot (record: PresenceRecord): PresenceRecord {

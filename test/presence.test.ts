@@ -5,6 +5,7 @@ import { redisKeys } from '../src/keys.js'
 import type { Logger } from '../src/logger.js'
 import { type PresenceRecord, RedisPresenceStore } from '../src/presence-store.js'
 import { isolate, REDIS_URL, settle, startApp, type TestApp } from './helpers/app.js'
+import { PrivateRedis } from './helpers/private-redis.js'
 import { TestClient, neighbour } from './helpers/client.js'
 
 /**
@@ -391,14 +392,23 @@ t.test('a 2d-metaverse token {userId: 42, role} joins over metaverse and is stor
   t.match(users['42'], { username: '42', ...tileOf(joined), connected: true }, 'username falls back to the userId')
 })
 
+/** A presence store of its own (no app around it) on a client of its own, closed when the test ends. */
+async function storeOn (t: Test, url: string, prefix: string, serverId: string, options: { commandTimeout?: number } = {}): Promise<RedisPresenceStore> {
+  const client = new Redis(url, { enableAutoPipelining: true, maxRetriesPerRequest: 1, ...options })
+  client.on('error', () => { /* a frozen Redis, on purpose */ })
+  const log: Logger = { level: 'silent', debug: () => {}, info: () => {}, warn: () => {}, error: () => {} }
+  const store = new RedisPresenceStore({ redis: client, keys: redisKeys(prefix), log, serverId, ttlSeconds: 60, flushIntervalMs: 60_000 })
+  t.teardown(async () => {
+    if (client.status === 'ready') await store.close()
+    client.disconnect()
+  })
+  await once(client, 'ready')
+  return store
+}
+
 t.test('a join read that Redis answers before a drop\'s write lands still sees the ghost (the write in flight)', async (t) => {
   const { prefix, redis } = isolate(t)
-  const client = new Redis(REDIS_URL, { enableAutoPipelining: true })
-  t.teardown(() => client.quit())
-  const log: Logger = { level: 'silent', debug: () => {}, info: () => {}, warn: () => {}, error: () => {} }
-  const store = new RedisPresenceStore({ redis: client, keys: redisKeys(prefix), log, serverId: 'race-1', ttlSeconds: 60, flushIntervalMs: 60_000 })
-  t.teardown(() => store.close())
-  await once(client, 'ready')
+  const store = await storeOn(t, REDIS_URL, prefix, 'race-1')
   const bob = (connected: boolean): PresenceRecord => ({ userId: 'bob', username: 'Bob', x: 5, y: 4, connectionId: 'c1', lastUpdated: Date.now(), connected })
 
   // Redis has Bob connected to this server; the join read leaves such entries to memory.
@@ -414,4 +424,101 @@ t.test('a join read that Redis answers before a drop\'s write lands still sees t
   t.match(users.find((u) => u.userId === 'bob'), { x: 5, y: 4, connected: false }, 'Bob is a ghost where he was, not gone')
   t.equal(await written, true)
   t.match(JSON.parse(await redis.hget(`${prefix}space:race:users`, 'bob') ?? '{}'), { connected: false })
+})
+
+/**
+ * A store on its own ioredis client against a Redis of the test's own, and the number of script calls
+ * Redis has run since (INFO commandstats), counted from after a first join that loads the script.
+ */
+async function countedStore (t: Test, server: PrivateRedis, options: { commandTimeout?: number } = {}): Promise<{ store: RedisPresenceStore, redis: Redis, calls: () => Promise<number> }> {
+  const store = await storeOn(t, server.url, 'batch:', 'batch-1', options)
+  await store.claimAndRead('warm-up', 'nobody', false)
+  const redis = server.client(t)
+  await redis.config('RESETSTAT')
+  const calls = async (): Promise<number> => {
+    const match = /^cmdstat_evalsha:calls=(\d+)/m.exec(await redis.info('commandstats'))
+    return Number(match?.[1] ?? 0)
+  }
+  return { store, redis, calls }
+}
+
+t.test('the joins of one turn share one script call, each with its own claim and its space\'s read', async (t) => {
+  const { store, redis, calls } = await countedStore(t, await PrivateRedis.start(t))
+  const prefix = 'batch:'
+  // Another server holds u0's avatar in s1; s1 has a ghost of that server, s2 a connected user of it.
+  await redis.hset(`${prefix}space:s1:owners`, 'u0', 'other-1')
+  await redis.hset(`${prefix}space:s1:users`, 'ghost', JSON.stringify({ username: 'G', x: 1, y: 2, connectionId: 'c', lastUpdated: 1, connected: false, serverId: 'other-1' }))
+  await redis.hset(`${prefix}space:s2:users`, 'far', JSON.stringify({ username: 'F', x: 3, y: 4, connectionId: 'c', lastUpdated: 1, connected: true, serverId: 'other-1' }))
+
+  const joins = Array.from({ length: 40 }, (_, i) => store.claimAndRead(`s${(i % 4) + 1}`, `u${i}`, true))
+  // The same user again in the same turn (a second tab), and a join with nothing to claim.
+  const again = store.claimAndRead('s1', 'u0', true)
+  const unclaimed = store.claimAndRead('s2', 'here', false)
+  const reads = await Promise.all(joins)
+  t.equal(await calls(), 1, '42 joins in one turn: one script call')
+  t.equal(reads[0]?.previousOwner, 'other-1', 'u0 was held by another server')
+  t.equal((await again).previousOwner, 'batch-1', 'the second claim of u0 in the batch finds the first')
+  t.ok(reads.slice(1).every((r) => r.previousOwner === undefined && r.fromStore), 'nobody held the others')
+  t.same(reads[4]?.users.map((u) => u.userId), ['ghost'], 'a join to s1 reads s1')
+  t.same(reads[1]?.users.map((u) => u.userId), ['far'], 'a join to s2 reads s2')
+  t.same(reads[2]?.users, [], 'a join to s3 reads s3')
+  t.same((await unclaimed).users.map((u) => u.userId), ['far'], 'an unclaimed join reads too')
+  t.equal((await unclaimed).previousOwner, undefined)
+  t.equal(await redis.hget(`${prefix}space:s3:owners`, 'u2'), 'batch-1', 'the claims were written')
+  t.equal(await redis.hlen(`${prefix}space:s1:owners`), 10)
+  t.equal(await redis.hexists(`${prefix}space:s2:owners`, 'here'), 0, 'nothing claimed for the unclaimed join')
+  const ttl = await redis.ttl(`${prefix}space:s4:owners`)
+  t.ok(ttl > 0 && ttl <= 60, `the owners hash expires (ttl ${ttl})`)
+})
+
+t.test('joins that arrive while a script call is out wait for it and go together; a timeout fails them at once', async (t) => {
+  const server = await PrivateRedis.start(t)
+  const { store, redis, calls } = await countedStore(t, server, { commandTimeout: 1000 })
+  server.signal('SIGSTOP')
+  t.teardown(() => server.signal('SIGCONT'))
+  const first = store.claimAndRead('s1', 'a', true)
+  const later: Array<Promise<{ fromStore: boolean }>> = []
+  for (let turn = 0; turn < 3; turn++) {
+    await new Promise((resolve) => setImmediate(resolve))
+    later.push(store.claimAndRead('s1', `b${turn}`, true), store.claimAndRead('s2', `c${turn}`, true))
+  }
+  server.signal('SIGCONT')
+  t.equal((await first).fromStore, true)
+  const reads = await Promise.all(later)
+  t.ok(reads.every((r) => r.fromStore), 'every join read the store')
+  t.equal(await calls(), 2, 'the joins of three turns waited behind the first call, then went in one')
+  t.equal(await redis.hlen('batch:space:s1:owners'), 4, 'and were claimed')
+
+  // Frozen again: the call times out, and the joins behind it are not sent to wait out another timeout.
+  server.signal('SIGSTOP')
+  const stuck = store.claimAndRead('s1', 'd', true)
+  await new Promise((resolve) => setImmediate(resolve))
+  const behind = store.claimAndRead('s1', 'e', true)
+  const [a, b] = await Promise.all([stuck, behind])
+  t.equal(a.fromStore, false, 'the timed-out join falls back to memory')
+  t.equal(b.fromStore, false, 'so does the one behind it')
+  server.signal('SIGCONT')
+  t.equal(await calls(), 3, 'without a call of its own')
+  t.equal(await redis.hexists('batch:space:s1:owners', 'e'), 0, 'nor a claim')
+})
+
+t.test('a flush writes every space in one script call, in chunks when a space has many users', async (t) => {
+  const { prefix, redis } = isolate(t)
+  const store = await storeOn(t, REDIS_URL, prefix, 'flush-1')
+  const user = (i: number): PresenceRecord => ({ userId: `u${i}`, username: `U${i}`, x: i % 50, y: 1, connectionId: `c${i}`, lastUpdated: Date.now(), connected: true })
+  // 1,500 users (3,000 arguments: three HSETs) in one space, and one in each of 20 others.
+  for (let i = 0; i < 1500; i++) store.save('big', user(i))
+  for (let s = 0; s < 20; s++) store.save(`small-${s}`, user(s))
+  t.equal(await store.flush(), true)
+  t.equal(await redis.hlen(`${prefix}space:big:users`), 1500)
+  t.match(JSON.parse(await redis.hget(`${prefix}space:big:users`, 'u1499') ?? '{}'), { username: 'U1499', x: 49, connected: true })
+  t.equal(await redis.hlen(`${prefix}space:small-19:users`), 1)
+  // 1,200 leave and one moves, in one flush.
+  for (let i = 0; i < 1200; i++) store.remove('big', `u${i}`)
+  store.save('big', { ...user(1300), x: 7 })
+  t.equal(await store.flush(), true)
+  t.equal(await redis.hlen(`${prefix}space:big:users`), 300)
+  t.match(JSON.parse(await redis.hget(`${prefix}space:big:users`, 'u1300') ?? '{}'), { x: 7 })
+  const ttl = await redis.ttl(`${prefix}space:small-3:users`)
+  t.ok(ttl > 0 && ttl <= 60, `each hash's expiry is refreshed (ttl ${ttl})`)
 })
