@@ -74,6 +74,9 @@ export interface RedisPresenceStoreOptions {
   flushIntervalMs: number
 }
 
+/** Lua's unpack() refuses ~8,000 values: HSET and HDEL inside a script take this many at a time. */
+const ARGS_PER_REDIS_CALL = 1000
+
 /**
  * The joins of one turn in one command: claims each user's avatar for a server and reads the users
  * hash of each space, atomically. KEYS: the owners and users hashes of each space of the batch, in
@@ -117,29 +120,45 @@ return { previous, reads }
 `
 
 /**
- * A flush's writes to every space's users hash in one command, however many spaces it touches.
- * KEYS: the hashes. ARGV: the hashes' TTL, then for each hash the number of field/value items to set,
- * those items, the number of fields to delete, those fields. Each hash's expiry is refreshed.
+ * A flush's writes to the users hashes of many spaces in one command. KEYS: each space's users and
+ * owners hashes, in pairs. ARGV: this server's id, the hashes' TTL, then for each space the number of
+ * field/value items to set and those items, the number of fields to delete and those fields, the
+ * number of users to own and those users. Each users hash's expiry is refreshed.
+ *
+ * Owning: a user this server writes as connected for the first time since it held them is entered
+ * in the owners hash, unless another server is there. The join's claim did it already; this repairs
+ * a claim that a disown sent earlier but run later took away (a drop and a rejoin in quick
+ * succession), so that a later join elsewhere still finds this server and takes the avatar over.
  */
 const WRITE_SPACES_SCRIPT = `
-local ttl = tonumber(ARGV[1])
-local a = 2
+local serverId, ttl = ARGV[1], tonumber(ARGV[2])
+local a = 3
 local function each (key, command, from, count)
   for i = from, from + count - 1, ARGS_PER_CALL do
     redis.call(command, key, unpack(ARGV, i, math.min(i + ARGS_PER_CALL - 1, from + count - 1)))
   end
 end
-for k = 1, #KEYS do
+for k = 1, #KEYS, 2 do
+  local users, owners = KEYS[k], KEYS[k + 1]
   local set = tonumber(ARGV[a])
-  each(KEYS[k], 'HSET', a + 1, set)
+  each(users, 'HSET', a + 1, set)
   a = a + 1 + set
   local removed = tonumber(ARGV[a])
-  each(KEYS[k], 'HDEL', a + 1, removed)
+  each(users, 'HDEL', a + 1, removed)
   a = a + 1 + removed
-  redis.call('EXPIRE', KEYS[k], ttl)
+  redis.call('EXPIRE', users, ttl)
+  local owned = tonumber(ARGV[a])
+  for i = a + 1, a + owned do
+    local holder = redis.call('HGET', owners, ARGV[i])
+    if not holder then
+      redis.call('HSET', owners, ARGV[i], serverId)
+      redis.call('EXPIRE', owners, ttl)
+    end
+  end
+  a = a + 1 + owned
 end
-return #KEYS
-`.replace(/ARGS_PER_CALL/g, '1000')
+return #KEYS / 2
+`.replace(/ARGS_PER_CALL/g, String(ARGS_PER_REDIS_CALL))
 
 /** Lets go of a user's avatar, if this server still holds it (a newer claim elsewhere wins). */
 const DISOWN_SCRIPT = `
@@ -163,6 +182,8 @@ interface PendingClaim {
 
 /** How many joins one script call carries at most: Redis runs nothing else meanwhile. */
 const MAX_CLAIMS_PER_CALL = 200
+/** About how many arguments one flush script call carries at most, for the same reason. */
+const MAX_WRITE_ARGS_PER_CALL = 10_000
 
 interface OwnershipCommands {
   plazaClaimAndRead: (numberOfKeys: number, keys: string[], args: Array<string | number>) => Promise<[Array<string | null>, string[][]]>
@@ -273,8 +294,8 @@ export class RedisPresenceStore implements PresenceStore {
    * Queues a join's claim and read for the next script call. The joins of a turn of the event loop
    * share one call, and while a call is on its way the joins that arrive meanwhile wait for it, then
    * go together (a group commit): a storm costs a few dozen calls instead of one per join, each join
-   * at most one round trip later. Should that call fail for want of an answer (a timeout, Redis gone),
-   * the joins waiting behind it fail at once with it instead of waiting out another timeout.
+   * at most one round trip later. Each call is bounded by the command timeout, so a join waits two
+   * of them at worst (the call before its own, then its own).
    */
   #claim (spaceId: string, userId: string): Promise<ClaimReply> {
     return new Promise((resolve, reject) => {
@@ -292,43 +313,45 @@ export class RedisPresenceStore implements PresenceStore {
       if (claims.length === 0) return
       this.#claims = []
       this.#claiming = true
-      const calls: Array<Promise<unknown>> = []
+      const calls: Array<Promise<void>> = []
       for (let i = 0; i < claims.length; i += MAX_CLAIMS_PER_CALL) calls.push(this.#claimAll(claims.slice(i, i + MAX_CLAIMS_PER_CALL)))
-      void Promise.all(calls).then((errors) => {
+      void Promise.allSettled(calls).then(() => {
         this.#claiming = false
-        const unanswered = errors.find((err) => err !== undefined && (this.#redis.status !== 'ready' || isTimeout(err)))
-        if (unanswered !== undefined) {
-          for (const { reject } of this.#claims.splice(0)) reject(unanswered)
-        }
         if (this.#claims.length > 0) this.#scheduleClaims()
       })
     })
   }
 
-  /** One script call for these joins: settles each of them, and answers the error if it failed. */
-  async #claimAll (claims: PendingClaim[]): Promise<unknown> {
-    const spaces = new Map<string, number>()
-    const keys: string[] = []
-    const args: Array<string | number> = [this.#serverId, this.#ttlSeconds, this.#ownConnectedEnding]
-    for (const { spaceId, userId } of claims) {
-      let index = spaces.get(spaceId)
-      if (index === undefined) {
-        index = spaces.size + 1
-        spaces.set(spaceId, index)
-        keys.push(this.#keys.spaceOwners(spaceId), this.#keys.spaceUsers(spaceId))
-      }
-      args.push(index, userId)
-    }
+  /**
+   * One script call for these joins, settling each of them. Sent as a pipeline of its own: auto-
+   * pipelining would hold it for another turn of the event loop, and the joins are batched already.
+   */
+  async #claimAll (claims: PendingClaim[]): Promise<void> {
     try {
-      const [previous, reads] = await (this.#redis as unknown as OwnershipCommands).plazaClaimAndRead(keys.length, keys, args)
+      const spaces = new Map<string, number>()
+      const keys: string[] = []
+      const args: Array<string | number> = [this.#serverId, this.#ttlSeconds, this.#ownConnectedEnding]
+      for (const { spaceId, userId } of claims) {
+        let index = spaces.get(spaceId)
+        if (index === undefined) {
+          index = spaces.size + 1
+          spaces.set(spaceId, index)
+          keys.push(this.#keys.spaceOwners(spaceId), this.#keys.spaceUsers(spaceId))
+        }
+        args.push(index, userId)
+      }
+      const pipeline = this.#redis.pipeline()
+      const commands = pipeline as unknown as OwnershipCommands
+      commands.plazaClaimAndRead(keys.length, keys, args)
+      const [err, reply] = (await pipeline.exec())?.[0] ?? [new Error('no reply from Redis'), undefined]
+      if (err !== null) throw err
+      const [previous, reads] = reply as [Array<string | null>, string[][]]
       let next = 0
       for (const { spaceId, userId, resolve } of claims) {
         resolve({ previous: userId === '' ? null : (previous[next++] ?? null), hash: reads[(spaces.get(spaceId) as number) - 1] ?? [] })
       }
-      return undefined
     } catch (err) {
       for (const { reject } of claims) reject(err)
-      return err
     }
   }
 
@@ -463,13 +486,22 @@ export class RedisPresenceStore implements PresenceStore {
     // Ownership changes only: a user who keeps moving costs nothing here.
     const claimed: string[] = []
     const disowned: string[] = []
-    // Every space's hash in one script call: HSET, HDEL and EXPIRE per space cost no command each.
-    const hashes: string[] = []
-    const writes: Array<string | number> = [this.#ttlSeconds]
+    const ownership = pipeline as unknown as OwnershipCommands
+    // The spaces' hashes in as few script calls as fit: HSET, HDEL and EXPIRE per space cost no command each.
+    const header = (): Array<string | number> => [this.#serverId, this.#ttlSeconds]
+    let keys: string[] = []
+    let writes = header()
+    const send = (): void => {
+      if (keys.length > 0) ownership.plazaWriteSpaces(keys.length, keys, writes)
+      keys = []
+      writes = header()
+    }
     for (const [spaceId, ops] of batch) {
-      // Counts first, filled in once known: the script reads them before their items.
+      if (writes.length >= MAX_WRITE_ARGS_PER_CALL) send()
+      // Counts first, filled in once known: the script reads each before its items.
       const setAt = writes.push(0) - 1
       const removed: string[] = []
+      const owning: string[] = []
       for (const [userId, record] of ops) {
         const member = indexMember(spaceId, userId)
         const owned = this.#owned.has(member)
@@ -477,6 +509,7 @@ export class RedisPresenceStore implements PresenceStore {
           if (owned) disowned.push(member)
         } else if (!owned) {
           claimed.push(member)
+          owning.push(userId)
         }
         if (record === RELEASED) continue
         if (record === null) {
@@ -492,13 +525,14 @@ export class RedisPresenceStore implements PresenceStore {
             `📍 [REDIS SPACE] Updated position for user ${userId} in space ${spaceId} to (${record.x}, ${record.y})`)
         }
       }
-      hashes.push(this.#keys.spaceUsers(spaceId))
+      keys.push(this.#keys.spaceUsers(spaceId), this.#keys.spaceOwners(spaceId))
       writes[setAt] = writes.length - setAt - 1
       writes.push(removed.length)
       for (const userId of removed) writes.push(userId)
+      writes.push(owning.length)
+      for (const userId of owning) writes.push(userId)
     }
-    const ownership = pipeline as unknown as OwnershipCommands
-    ownership.plazaWriteSpaces(hashes.length, hashes, writes)
+    send()
     if (indexed.length > 0) pipeline.zadd(this.#keys.presenceIndex, ...indexed)
     if (ghosts.length > 0) pipeline.zadd(this.#keys.ghostIndex, ...ghosts)
     if (unindexed.length > 0) pipeline.zrem(this.#keys.presenceIndex, ...unindexed)
@@ -569,11 +603,6 @@ export class RedisPresenceStore implements PresenceStore {
       serverId: this.#serverId
     })
   }
-}
-
-/** ioredis's error for a command that got no answer within commandTimeout. */
-function isTimeout (err: unknown): boolean {
-  return err instanceof Error && err.message === 'Command timed out'
 }
 
 function snapshot (record: PresenceRecord): PresenceRecord {

@@ -154,7 +154,8 @@ export class RoomManager {
     this.#joining.set(spaceId, (this.#joining.get(spaceId) ?? 0) + 1)
     try {
       // Subscribed before reading the store, so that no event falls between the two; the space is
-      // read meanwhile. Each step is bounded by the Redis timeouts: two of them at worst.
+      // read meanwhile. Each step is bounded by the Redis timeouts: one for this one, two for the
+      // claim (which may wait for the call of the joins before it).
       const [resolved] = await Promise.all([this.#spaces.lookup(spaceId), this.#cluster.enter(spaceId)])
       if (resolved === undefined) return 'unknown-space'
       const here = this.#rooms.get(spaceId)?.has(identity.userId) === true
