@@ -17,6 +17,8 @@ import { resolve } from 'node:path'
 import { monitorEventLoopDelay } from 'node:perf_hooks'
 import { fileURLToPath } from 'node:url'
 import { parseArgs } from 'node:util'
+import fastifyWebsocket from '@fastify/websocket'
+import Fastify from 'fastify'
 import { WebSocketServer, type RawData, type WebSocket } from 'ws'
 
 type Dialect = 'plaza.v1' | 'metaverse'
@@ -26,6 +28,12 @@ export interface BaselineOptions {
   port: number
   host: string
   cork: boolean
+  /**
+   * Sockets arrive through Fastify and @fastify/websocket (with Plaza's `ws` options and a logger at
+   * warn, as the bench runs Plaza) instead of a bare `http` server; writes are corked as with `cork`.
+   * What it costs beside the corked baseline is the framework's, not Plaza's.
+   */
+  fastify?: boolean
   width: number
   height: number
   /** For clients that offer no subprotocol. */
@@ -61,7 +69,7 @@ export function startBaseline (options: BaselineOptions): Promise<{ port: number
   const uncorkAll = (): void => {
     for (const raw of corked.splice(0)) raw.uncork()
   }
-  const send = options.cork
+  const send = options.cork || options.fastify === true
     ? (socket: WebSocket, frame: string): void => {
         const raw = (socket as unknown as { _socket?: Socket })._socket
         if (raw !== undefined && raw.writableCorked === 0) {
@@ -72,37 +80,22 @@ export function startBaseline (options: BaselineOptions): Promise<{ port: number
       }
     : (socket: WebSocket, frame: string): void => { socket.send(frame) }
 
-  const http = createServer((request: IncomingMessage, response: ServerResponse) => {
-    const json = (status: number, body: unknown): void => {
-      response.writeHead(status, { 'content-type': 'application/json' }).end(JSON.stringify(body))
+  const lagReport = (): Record<string, number> => {
+    const report = {
+      resolutionMs: LAG_RESOLUTION_MS,
+      min: lag.min / 1e9,
+      mean: lag.mean / 1e9,
+      p50: lag.percentile(50) / 1e9,
+      p99: lag.percentile(99) / 1e9,
+      max: lag.max / 1e9
     }
-    if (request.url === '/lag') {
-      const body = {
-        resolutionMs: LAG_RESOLUTION_MS,
-        min: lag.min / 1e9,
-        mean: lag.mean / 1e9,
-        p50: lag.percentile(50) / 1e9,
-        p99: lag.percentile(99) / 1e9,
-        max: lag.max / 1e9
-      }
-      lag.reset()
-      json(200, body)
-    } else if (request.url === '/healthz') {
-      json(200, { status: 'ok' })
-    } else {
-      json(426, { error: 'Upgrade Required' })
-    }
-  })
-
-  const wss = new WebSocketServer({
-    server: http,
-    perMessageDeflate: false,
-    skipUTF8Validation: true,
-    handleProtocols: (offered) => {
-      for (const p of offered) if (DIALECTS.includes(p)) return p
-      return false
-    }
-  })
+    lag.reset()
+    return report
+  }
+  const handleProtocols = (offered: Set<string>): string | false => {
+    for (const p of offered) if (DIALECTS.includes(p)) return p
+    return false
+  }
 
   /** Sends one frame, encoded once per dialect, to everyone in the room but `except`. */
   const broadcast = (room: Room, except: Client, plaza: string, metaverse: string): void => {
@@ -174,7 +167,7 @@ export function startBaseline (options: BaselineOptions): Promise<{ port: number
     broadcast(room, client, `{"type":"user-moved",${rest}`, `{"type":"movement",${rest}`)
   }
 
-  wss.on('connection', (socket) => {
+  const onConnection = (socket: WebSocket): void => {
     const dialect = (DIALECTS.includes(socket.protocol) ? socket.protocol : options.defaultDialect) as Dialect
     const client: Client = { socket, dialect, userId: '', username: '', space: undefined, x: 0, y: 0 }
     socket.on('message', (data: RawData) => {
@@ -196,8 +189,31 @@ export function startBaseline (options: BaselineOptions): Promise<{ port: number
     })
     socket.on('close', () => leave(client))
     socket.on('error', () => {})
-  })
+  }
 
+  const served = options.fastify === true ? serveWithFastify(options, onConnection, lagReport, handleProtocols) : serveBare(options, onConnection, lagReport, handleProtocols)
+  return served.then(({ port, close }) => ({
+    port,
+    close: async () => {
+      lag.disable()
+      await close()
+    }
+  }))
+}
+
+type Served = Promise<{ port: number, close: () => Promise<void> }>
+
+function serveBare (options: BaselineOptions, onConnection: (socket: WebSocket) => void, lagReport: () => Record<string, number>, handleProtocols: (offered: Set<string>) => string | false): Served {
+  const http = createServer((request: IncomingMessage, response: ServerResponse) => {
+    const json = (status: number, body: unknown): void => {
+      response.writeHead(status, { 'content-type': 'application/json' }).end(JSON.stringify(body))
+    }
+    if (request.url === '/lag') json(200, lagReport())
+    else if (request.url === '/healthz') json(200, { status: 'ok' })
+    else json(426, { error: 'Upgrade Required' })
+  })
+  const wss = new WebSocketServer({ server: http, perMessageDeflate: false, skipUTF8Validation: true, handleProtocols })
+  wss.on('connection', onConnection)
   return new Promise((resolve) => {
     http.listen(options.port, options.host, () => {
       const address = http.address()
@@ -205,7 +221,6 @@ export function startBaseline (options: BaselineOptions): Promise<{ port: number
       resolve({
         port,
         close: () => new Promise<void>((done) => {
-          lag.disable()
           for (const client of wss.clients) client.terminate()
           wss.close()
           http.close(() => done())
@@ -213,6 +228,23 @@ export function startBaseline (options: BaselineOptions): Promise<{ port: number
       })
     })
   })
+}
+
+async function serveWithFastify (options: BaselineOptions, onConnection: (socket: WebSocket) => void, lagReport: () => Record<string, number>, handleProtocols: (offered: Set<string>) => string | false): Served {
+  const app = Fastify({ logger: { level: 'warn' }, forceCloseConnections: true })
+  await app.register(fastifyWebsocket, { options: { maxPayload: 4096, perMessageDeflate: false, skipUTF8Validation: true, handleProtocols } })
+  app.get('/lag', async () => lagReport())
+  app.get('/healthz', async () => ({ status: 'ok' }))
+  app.get('/ws', { websocket: true }, (socket) => onConnection(socket))
+  await app.listen({ port: options.port, host: options.host })
+  const address = app.server.address()
+  return {
+    port: typeof address === 'object' && address !== null ? address.port : 0,
+    close: async () => {
+      for (const client of app.websocketServer.clients) client.terminate()
+      await app.close()
+    }
+  }
 }
 
 /** The JWT's claims, read without verifying the signature (the baseline trusts its load generator). */
@@ -234,6 +266,7 @@ if (process.argv[1] !== undefined && fileURLToPath(import.meta.url) === resolve(
       port: { type: 'string', default: '0' },
       host: { type: 'string', default: '127.0.0.1' },
       cork: { type: 'boolean', default: false },
+      fastify: { type: 'boolean', default: false },
       width: { type: 'string', default: '20' },
       height: { type: 'string', default: '20' },
       dialect: { type: 'string', default: 'plaza.v1' },
@@ -245,6 +278,7 @@ if (process.argv[1] !== undefined && fileURLToPath(import.meta.url) === resolve(
     port: Number(values.port),
     host: values.host,
     cork: values.cork,
+    fastify: values.fastify,
     width: Number(values.width),
     height: Number(values.height),
     defaultDialect: values.dialect === 'metaverse' ? 'metaverse' : 'plaza.v1'

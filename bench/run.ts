@@ -25,7 +25,7 @@ import { type Dialect, type LoadResult, hs256Tokens, loopbackAddress, runLoad } 
 
 const root = new URL('..', import.meta.url).pathname
 const usage = `usage: npm run bench -- [--users 200] [--spaces S | --space-size 20] [--hz 10] [--duration 20] [--warmup 2]
-  [--step 200,400,600] [--join-storm 2000/100] [--dialect plaza.v1|metaverse] [--baseline plain|cork|plain,cork|none]
+  [--step 200,400,600] [--join-storm 2000/100] [--dialect plaza.v1|metaverse] [--baseline plain|cork|fastify|plain,cork,…|none]
   [--repeat 1] [--redis-url URL | --private-redis] [--out bench/RESULTS.md] [--json FILE] [--no-plaza] [--cpu-prof DIR] [--from-source]`
 
 // ---------------------------------------------------------------------------------------------
@@ -81,8 +81,8 @@ const height = num('height', args.height, 2)
 const p99Limit = num('p99-limit', args['p99-limit'])
 const baselines = args.baseline === 'none' ? [] : (args.baseline ?? 'plain').split(',').map((b) => b.trim())
 for (const b of baselines) {
-  if (b !== 'plain' && b !== 'cork') {
-    process.stderr.write(`--baseline: plain, cork, plain,cork or none\n${usage}\n`)
+  if (b !== 'plain' && b !== 'cork' && b !== 'fastify') {
+    process.stderr.write(`--baseline: a comma-separated list of plain, cork and fastify, or none\n${usage}\n`)
     process.exit(2)
   }
 }
@@ -418,12 +418,12 @@ async function startPlaza (redisUrl: string, spaces: number): Promise<Server> {
 async function startBaseline (variant: string): Promise<Server> {
   const port = await freePort()
   const argv = [...cpuProfile(`baseline-${variant}`), ...entry('bench/baseline-server.ts'), '--port', String(port), '--host', '127.0.0.1',
-    '--width', String(width), '--height', String(height), '--parent-watch', ...(variant === 'cork' ? ['--cork'] : [])]
+    '--width', String(width), '--height', String(height), '--parent-watch', ...(variant === 'plain' ? [] : [`--${variant}`])]
   const { child, output } = spawnChild(process.execPath, argv, {})
   const base = `http://127.0.0.1:${port}`
   await waitHealthy(`${base}/healthz`, child, output)
   return {
-    name: variant === 'cork' ? 'baseline --cork' : 'baseline',
+    name: variant === 'plain' ? 'baseline' : `baseline --${variant}`,
     pid: child.pid ?? 0,
     wsUrl: `ws://127.0.0.1:${port}/ws`,
     lagReset: async () => { await http(`${base}/lag`) },

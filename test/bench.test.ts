@@ -99,18 +99,18 @@ async function noKeysLeft (t: Test, output: Output): Promise<void> {
   }
 }
 
-t.test('a join storm and a walk against Plaza, the baseline and the corked baseline (plaza.v1)', async (t) => {
+t.test('a join storm and a walk against Plaza and the three baselines: plain, corked, behind Fastify (plaza.v1)', async (t) => {
   const { stdout, output } = await bench(t, [
     '--join-storm', '12/3', '--step', '8', '--spaces', '2', '--hz', '2', '--duration', '2', '--warmup', '0', '--drain', '5',
-    '--baseline', 'plain,cork'
+    '--baseline', 'plain,cork,fastify'
   ])
   for (const figure of [...walkFigures, ...stormFigures]) t.match(stdout, `| ${figure} |`, `the table shows "${figure}"`)
-  t.match(stdout, '| figure | Plaza | baseline | baseline --cork | Plaza/baseline | Plaza/baseline --cork |')
+  t.match(stdout, '| figure | Plaza | baseline | baseline --cork | baseline --fastify | Plaza/baseline | Plaza/baseline --cork | Plaza/baseline --fastify |')
 
   const [storm, walk] = output.results
   t.equal(storm?.scenario.mode, 'join-storm')
   t.equal(walk?.scenario.mode, 'walk')
-  t.same(storm?.runs.map((r) => r.server), ['Plaza', 'baseline', 'baseline --cork'])
+  t.same(storm?.runs.map((r) => r.server), ['Plaza', 'baseline', 'baseline --cork', 'baseline --fastify'])
   for (const run of storm?.runs ?? []) {
     t.equal(run.load.joined, 12, `${run.server}: everyone joined the storm`)
     t.ok(finite(run.load.joinStormMs) && finite(run.load.joinLatencyMs.p99), `${run.server}: join times are numbers`)
