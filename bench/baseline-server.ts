@@ -3,9 +3,10 @@
  * (PROTOCOL.md) as little as a load test needs, and nothing else: no token verification (the JWT's
  * payload is read, not checked), no validation of moves, no Redis, no limits. A move is sent to each
  * peer with one `socket.send` per peer; `--cork` corks every socket written to in a turn of the event
- * loop and uncorks them all once (setImmediate), as Plaza does.
+ * loop and uncorks them all once (setImmediate), as Plaza does. `--fastify` serves the same through
+ * Fastify and @fastify/websocket (corked), to tell the framework's cost from Plaza's.
  *
- *   node --import tsx bench/baseline-server.ts [--port 0] [--host 127.0.0.1] [--cork] [--width 20] [--height 20]
+ *   node --import tsx bench/baseline-server.ts [--port 0] [--host 127.0.0.1] [--cork | --fastify] [--width 20] [--height 20]
  *
  * Prints `listening <port>` once it serves. HTTP: `GET /healthz`; `GET /lag` answers the event-loop
  * delay since the previous `/lag` (perf_hooks.monitorEventLoopDelay, 10 ms resolution, as prom-client
@@ -198,7 +199,10 @@ export function startBaseline (options: BaselineOptions): Promise<{ port: number
       lag.disable()
       await close()
     }
-  }))
+  }), (err: unknown) => {
+    lag.disable()
+    throw err
+  })
 }
 
 type Served = Promise<{ port: number, close: () => Promise<void> }>
@@ -232,11 +236,20 @@ function serveBare (options: BaselineOptions, onConnection: (socket: WebSocket) 
 
 async function serveWithFastify (options: BaselineOptions, onConnection: (socket: WebSocket) => void, lagReport: () => Record<string, number>, handleProtocols: (offered: Set<string>) => string | false): Served {
   const app = Fastify({ logger: { level: 'warn' }, forceCloseConnections: true })
-  await app.register(fastifyWebsocket, { options: { maxPayload: 4096, perMessageDeflate: false, skipUTF8Validation: true, handleProtocols } })
+  await app.register(fastifyWebsocket, { options: { perMessageDeflate: false, skipUTF8Validation: true, handleProtocols } })
   app.get('/lag', async () => lagReport())
   app.get('/healthz', async () => ({ status: 'ok' }))
-  app.get('/ws', { websocket: true }, (socket) => onConnection(socket))
-  await app.listen({ port: options.port, host: options.host })
+  // Any path upgrades, as with the bare server; a plain GET there is told to upgrade.
+  app.route({
+    method: 'GET',
+    url: '/*',
+    handler: async (_request, reply) => reply.code(426).send({ error: 'Upgrade Required' }),
+    wsHandler: (socket) => onConnection(socket)
+  })
+  await app.listen({ port: options.port, host: options.host }).catch(async (err: unknown) => {
+    await app.close()
+    throw err
+  })
   const address = app.server.address()
   return {
     port: typeof address === 'object' && address !== null ? address.port : 0,

@@ -293,9 +293,9 @@ export class RedisPresenceStore implements PresenceStore {
   /**
    * Queues a join's claim and read for the next script call. The joins of a turn of the event loop
    * share one call, and while a call is on its way the joins that arrive meanwhile wait for it, then
-   * go together (a group commit): a storm costs a few dozen calls instead of one per join, each join
-   * at most one round trip later. Each call is bounded by the command timeout, so a join waits two
-   * of them at worst (the call before its own, then its own).
+   * go together (a group commit): a storm of 2,000 joins costs a few hundred calls, not 2,000, each
+   * join at most one round trip later. Each call is bounded by the command timeout, so a join waits
+   * two of them at worst (the call before its own, then its own).
    */
   #claim (spaceId: string, userId: string): Promise<ClaimReply> {
     return new Promise((resolve, reject) => {
