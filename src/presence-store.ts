@@ -457,7 +457,7 @@ export class RedisPresenceStore implements PresenceStore {
     const key = this.#keys.spaceUsers(spaceId)
     const members = (await this.#redis.hkeys(key)).map((userId) => indexMember(spaceId, userId))
     const pipeline = this.#redis.pipeline().del(key, this.#keys.spaceOwners(spaceId))
-    if (members.length > 0) pipeline.zrem(this.#keys.presenceIndex, ...members).zrem(this.#keys.ghostIndex, ...members)
+    inChunks(members, (chunk) => pipeline.zrem(this.#keys.presenceIndex, ...chunk).zrem(this.#keys.ghostIndex, ...chunk))
     await pipeline.exec()
   }
 
@@ -533,13 +533,13 @@ export class RedisPresenceStore implements PresenceStore {
       for (const userId of owning) writes.push(userId)
     }
     send()
-    if (indexed.length > 0) pipeline.zadd(this.#keys.presenceIndex, ...indexed)
-    if (ghosts.length > 0) pipeline.zadd(this.#keys.ghostIndex, ...ghosts)
-    if (unindexed.length > 0) pipeline.zrem(this.#keys.presenceIndex, ...unindexed)
-    if (unindexed.length + claimed.length > 0) pipeline.zrem(this.#keys.ghostIndex, ...unindexed, ...claimed)
+    inChunks(indexed, (chunk) => pipeline.zadd(this.#keys.presenceIndex, ...chunk))
+    inChunks(ghosts, (chunk) => pipeline.zadd(this.#keys.ghostIndex, ...chunk))
+    inChunks(unindexed, (chunk) => pipeline.zrem(this.#keys.presenceIndex, ...chunk))
+    inChunks(unindexed.concat(claimed), (chunk) => pipeline.zrem(this.#keys.ghostIndex, ...chunk))
     const serverUsers = this.#keys.serverUsers(this.#serverId)
-    if (claimed.length > 0) pipeline.sadd(serverUsers, ...claimed)
-    if (disowned.length > 0) pipeline.srem(serverUsers, ...disowned)
+    inChunks(claimed, (chunk) => pipeline.sadd(serverUsers, ...chunk))
+    inChunks(disowned, (chunk) => pipeline.srem(serverUsers, ...chunk))
     for (const member of disowned) {
       const sep = member.indexOf(' ')
       ownership.plazaDisown(this.#keys.spaceOwners(member.slice(0, sep)), member.slice(sep + 1), this.#serverId)
@@ -603,6 +603,18 @@ export class RedisPresenceStore implements PresenceStore {
       serverId: this.#serverId
     })
   }
+}
+
+/**
+ * Arguments per index command. The arrays are spread into ioredis's calls, and V8 overflows its
+ * stack at ~200,000 spread arguments: a flush of 100,000 users (the periodic refresh rewrites them
+ * all) would throw. Even, so that ZADD's score/member pairs stay together.
+ */
+const INDEX_ARGS_PER_COMMAND = 10_000
+
+/** Calls `each` with consecutive slices of `items` (none when it is empty). */
+function inChunks<T> (items: T[], each: (chunk: T[]) => unknown): void {
+  for (let i = 0; i < items.length; i += INDEX_ARGS_PER_COMMAND) each(items.slice(i, i + INDEX_ARGS_PER_COMMAND))
 }
 
 function snapshot (record: PresenceRecord): PresenceRecord {

@@ -549,3 +549,22 @@ t.test('the first write of a joined user puts back a claim that a late disown to
   t.equal(await store.flush(true), true)
   t.equal(await redis.hexists(owners, 'amy'), 0)
 })
+
+t.test('a flush of 120,000 users (the refresh of a full server) writes them all, and their removal too', async (t) => {
+  const { prefix, redis } = isolate(t)
+  const store = await storeOn(t, REDIS_URL, prefix, 'many-1')
+  const now = Date.now()
+  for (let s = 0; s < 3; s++) {
+    for (let i = 0; i < 40_000; i++) store.save(`crowd-${s}`, { userId: `u${i}`, username: 'U', x: 1, y: 1, connectionId: 'c', lastUpdated: now, connected: true })
+  }
+  // 240,000 index arguments: spread into one call, they would overflow the stack.
+  t.equal(await store.flush(), true)
+  t.equal(await redis.hlen(`${prefix}space:crowd-2:users`), 40_000)
+  t.equal(await redis.zcard(`${prefix}plaza:presence`), 120_000, 'the sweep\'s index has everyone')
+  t.equal(await redis.scard(`${prefix}plaza:server:many-1:users`), 120_000, 'the server\'s set has everyone')
+  for (let s = 0; s < 3; s++) for (let i = 0; i < 40_000; i++) store.remove(`crowd-${s}`, `u${i}`)
+  t.equal(await store.flush(), true)
+  t.equal(await redis.exists(`${prefix}space:crowd-0:users`), 0)
+  t.equal(await redis.zcard(`${prefix}plaza:presence`), 0)
+  t.equal(await redis.scard(`${prefix}plaza:server:many-1:users`), 0)
+})
