@@ -2,7 +2,7 @@
  * The plaza.v1 dialect as a client sees it (shared/PROTOCOL.md §3): one type per server message.
  * Names and codes come from the server's own protocol table, so the two cannot drift apart.
  */
-import type { ErrorCode, RejectReason } from '../src/protocol.js'
+import { type ErrorCode, parseJsonObject, type RejectReason } from '../src/protocol.js'
 
 export { CloseCode, ErrorCode, RejectReason } from '../src/protocol.js'
 
@@ -62,14 +62,9 @@ const SERVER_TYPES: ReadonlySet<string> = new Set<ServerMessageType>([
 /** A frame from the server as `{type, payload}`, or undefined when it is not one this client knows. */
 export function parseServerMessage (data: unknown): { type: ServerMessageType, payload: Record<string, unknown> } | undefined {
   if (typeof data !== 'string') return undefined
-  let frame: unknown
-  try {
-    frame = JSON.parse(data)
-  } catch {
-    return undefined
-  }
-  if (typeof frame !== 'object' || frame === null) return undefined
-  const { type, payload } = frame as { type?: unknown, payload?: unknown }
+  const frame = parseJsonObject(data)
+  if (frame === undefined) return undefined
+  const { type, payload } = frame
   if (typeof type !== 'string' || !SERVER_TYPES.has(type)) return undefined
   if (typeof payload !== 'object' || payload === null) return undefined
   return { type: type as ServerMessageType, payload: payload as Record<string, unknown> }

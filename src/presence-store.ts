@@ -2,6 +2,7 @@ import type { Redis } from 'ioredis'
 import type { RedisKeys } from './keys.js'
 import { isDebugEnabled, type Logger } from './logger.js'
 import { getOrCreate } from './maps.js'
+import { parseJsonObject } from './protocol.js'
 import { indexMember } from './stale-sweeper.js'
 
 /** One user's presence in a space, as the room manager knows it. */
@@ -624,14 +625,8 @@ function snapshot (record: PresenceRecord): PresenceRecord {
 
 /** Reads one hash entry, tolerating what other writers (or older Plazas) may have left there. */
 export function decodeEntry (userId: string, value: string): StoredUser | undefined {
-  let entry: unknown
-  try {
-    entry = JSON.parse(value)
-  } catch {
-    return undefined
-  }
-  if (typeof entry !== 'object' || entry === null) return undefined
-  const e = entry as Record<string, unknown>
+  const e = parseJsonObject(value)
+  if (e === undefined) return undefined
   if (!Number.isSafeInteger(e.x) || !Number.isSafeInteger(e.y)) return undefined
   return {
     userId,

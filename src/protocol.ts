@@ -103,6 +103,20 @@ export function parseClientMessage (text: string): ParseResult {
   }
 }
 
+/**
+ * JSON text that holds an object (or an array), as the fields it has; undefined for anything else,
+ * malformed JSON included. For what other writers left in Redis, and what a server sends a client.
+ */
+export function parseJsonObject (text: string): Record<string, unknown> | undefined {
+  let value: unknown
+  try {
+    value = JSON.parse(text)
+  } catch {
+    return undefined
+  }
+  return typeof value === 'object' && value !== null ? value as Record<string, unknown> : undefined
+}
+
 function isObject (value: unknown): value is Record<string, unknown> {
   return typeof value === 'object' && value !== null && !Array.isArray(value)
 }

@@ -1,6 +1,7 @@
 import type { Redis } from 'ioredis'
 import type { RedisKeys } from './keys.js'
 import type { Logger } from './logger.js'
+import { parseJsonObject } from './protocol.js'
 import { Space, defineSpace, type SpaceDefinition, type SpaceInput } from './space.js'
 
 export interface SpaceRegistryOptions {
@@ -139,13 +140,8 @@ export class SpaceRegistry {
 
   #remember (id: string, value: string): Space | undefined {
     if (this.#json.get(id) === value) return this.#cache.get(id)
-    let parsed: unknown
-    try {
-      parsed = JSON.parse(value)
-    } catch {
-      return undefined
-    }
-    if (typeof parsed !== 'object' || parsed === null) return undefined
+    const parsed: unknown = parseJsonObject(value)
+    if (parsed === undefined) return undefined
     const definition = defineSpace(id, parsed as SpaceInput)
     if (typeof definition === 'string') {
       this.#log.warn({ spaceId: id }, `Ignoring the invalid definition of space ${id} in Redis: ${definition}`)
