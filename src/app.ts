@@ -1,5 +1,5 @@
-import type { FastifyInstance, FastifyServerOptions } from 'fastify'
-import Fastify from 'fastify'
+import type { FastifyInstance, FastifyReply, FastifyRequest, FastifyServerOptions } from 'fastify'
+import Fastify, { LogController } from 'fastify'
 import fp from 'fastify-plugin'
 import adminAuth from '../plugins/app/admin-auth.js'
 import cleanup from '../plugins/app/cleanup.js'
@@ -70,6 +70,7 @@ export function serverOptions (config: Config): FastifyServerOptions {
         req: (req: { method: string, url: string, ip?: string }) => ({ method: req.method, url: loggableUrl(req.url), remoteAddress: req.ip })
       }
     },
+    logController: new UpgradeAwareLogController(),
     // Space ids may be 128 characters long.
     routerOptions: { maxParamLength: 200 },
     // At close every connection is cut, not only idle keep-alive ones: by then the WebSockets were
@@ -79,6 +80,27 @@ export function serverOptions (config: Config): FastifyServerOptions {
     forceCloseConnections: true,
     // Behind a load balancer, request.ip (per-IP limits) is the client's only if it is trusted.
     trustProxy: typeof config.trustProxy === 'number' ? trustHops(config.trustProxy) : config.trustProxy
+  }
+}
+
+/**
+ * Fastify's per-request lines, but for WebSocket upgrades: a storm of 2,000 reconnecting clients
+ * would log 2,000 "incoming request" lines, each costing the upgrade more than its routing. A
+ * WebSocket is logged by Plaza when it joins and leaves; an upgrade refused (400, 403, 404, 429)
+ * gets one line with the request and its status.
+ */
+export class UpgradeAwareLogController extends LogController {
+  override incomingRequest (request: FastifyRequest, reply: FastifyReply): void {
+    if (request.headers.upgrade === undefined) super.incomingRequest(request, reply)
+  }
+
+  override requestCompleted (error: Error | null | undefined, request: FastifyRequest, reply: FastifyReply): void {
+    // An upgrade that completes as HTTP was refused: an accepted one hijacks its reply.
+    if (request.headers.upgrade !== undefined && error == null) {
+      reply.log.info({ req: request, res: reply, responseTime: reply.elapsedTime }, 'refused a WebSocket upgrade')
+      return
+    }
+    super.requestCompleted(error, request, reply)
   }
 }
 
