@@ -202,18 +202,42 @@ async function freePort (): Promise<number> {
   return typeof address === 'object' && address !== null ? address.port : 0
 }
 
-function spawnChild (command: string, argv: string[], env: Record<string, string>): { child: ChildProcess, output: () => string } {
+/** What a child printed: its recent output, and how many lines were trouble (see `isTrouble`). */
+interface ChildOutput {
+  /** The last 10–20 kB printed. */
+  output: () => string
+  /** Lines of trouble printed so far, and the last few of them. */
+  trouble: () => { count: number, last: string[] }
+}
+
+/** Anything but a pino line below warn: Plaza logs each join and leave at info, its default level. */
+function isTrouble (line: string): boolean {
+  return line.trim() !== '' && !/^\{"level":[123]0,/.test(line)
+}
+
+function spawnChild (command: string, argv: string[], env: Record<string, string>): { child: ChildProcess } & ChildOutput {
   const child = spawn(command, argv, { cwd: root, env: { PATH: process.env.PATH ?? '', ...env }, stdio: ['pipe', 'pipe', 'pipe'] })
   children.add(child)
   child.once('exit', () => children.delete(child))
   let output = ''
+  let partial = ''
+  let count = 0
+  const last: string[] = []
   const keep = (chunk: Buffer): void => {
-    output += chunk.toString()
+    const text = chunk.toString()
+    output += text
     if (output.length > 20_000) output = output.slice(-10_000)
+    const lines = (partial + text).split('\n')
+    partial = lines.pop() ?? ''
+    for (const line of lines) {
+      if (!isTrouble(line)) continue
+      count++
+      if (last.push(line) > 5) last.shift()
+    }
   }
   child.stdout?.on('data', keep)
   child.stderr?.on('data', keep)
-  return { child, output: () => output }
+  return { child, output: () => output, trouble: () => ({ count, last: [...last] }) }
 }
 
 /** A small HTTP client: the admin routes count requests per address, so admin calls rotate theirs. */
@@ -324,8 +348,9 @@ interface Server {
   /** Moves the server says it accepted so far (Plaza's counter), when it says. */
   acceptedMoves?: () => Promise<number>
   redis?: Redis
-  /** What the server printed so far (Plaza logs at warn: only trouble). */
+  /** What the server printed so far. */
   output: () => string
+  trouble: ChildOutput['trouble']
   stop: () => Promise<void>
 }
 
@@ -363,13 +388,12 @@ async function startPlaza (redisUrl: string, spaces: number): Promise<Server> {
   const prefix = `bench:${randomBytes(4).toString('hex')}:`
   prefixes.push({ url: redisUrl, prefix })
   usedPrefixes.push(prefix)
-  const { child, output } = spawnChild(process.execPath, [...cpuProfile('plaza'), ...entry('src/server.ts')], {
+  const { child, output, trouble } = spawnChild(process.execPath, [...cpuProfile('plaza'), ...entry('src/server.ts')], {
     PORT: String(port),
     HOST: '127.0.0.1',
     JWT_SECRET,
     ADMIN_TOKEN,
     KEY_PREFIX: prefix,
-    LOG_LEVEL: 'warn',
     REDIS_URL: redisUrl
   })
   child.stdin?.end()
@@ -406,6 +430,7 @@ async function startPlaza (redisUrl: string, spaces: number): Promise<Server> {
     acceptedMoves: async () => metric(await scrape(), 'plaza_moves_total{result="accepted"}'),
     redis,
     output,
+    trouble,
     stop: async () => {
       redis.disconnect()
       await stopChild(child, 12_000)
@@ -419,7 +444,7 @@ async function startBaseline (variant: string): Promise<Server> {
   const port = await freePort()
   const argv = [...cpuProfile(`baseline-${variant}`), ...entry('bench/baseline-server.ts'), '--port', String(port), '--host', '127.0.0.1',
     '--width', String(width), '--height', String(height), '--parent-watch', ...(variant === 'plain' ? [] : [`--${variant}`])]
-  const { child, output } = spawnChild(process.execPath, argv, {})
+  const { child, output, trouble } = spawnChild(process.execPath, argv, {})
   const base = `http://127.0.0.1:${port}`
   await waitHealthy(`${base}/healthz`, child, output)
   return {
@@ -432,6 +457,7 @@ async function startBaseline (variant: string): Promise<Server> {
       return { p99Ms: Math.max(0, lag.p99 - RESOLUTION_S) * 1000, maxMs: Math.max(0, lag.max - RESOLUTION_S) * 1000 }
     },
     output,
+    trouble,
     stop: async () => { await stopChild(child) }
   }
 }
@@ -483,8 +509,8 @@ export interface Figures {
   lag: Lag
   /** CPU the rest of the machine used in the window (neither the server nor the generator), % of one core. */
   otherCpuPct: number
-  /** The first lines the server printed during the run (Plaza logs warnings and errors only). */
-  serverLog: string[]
+  /** The last lines of warnings or worse the server printed during the run. */
+  serverTrouble: string[]
   /** The private Redis's CPU in the window, % of one core (NaN with a shared Redis). */
   redisCpuPct: number
   stealPct: number
@@ -508,7 +534,7 @@ async function measure (server: Server, scenario: Scenario): Promise<Figures> {
   let accepted1 = Number.NaN
   let lag: Lag = { p99Ms: Number.NaN, maxMs: Number.NaN }
   let lagValid = false
-  const logStart = server.output().length
+  const troubleBefore = server.trouble().count
   let machine0 = machineBusy()
   let redisCpu0 = Number.NaN
   let redisCpu1 = Number.NaN
@@ -581,9 +607,10 @@ async function measure (server: Server, scenario: Scenario): Promise<Figures> {
   const users = load.joined
   const seconds = (t1 - t0) / 1000
   const cpu = cpu1 - cpu0
-  const serverLog = server.output().slice(logStart).split('\n').filter((l) => l.trim() !== '')
-  if (serverLog.length > 0) {
-    process.stderr.write(`  [${server.name}] printed ${serverLog.length} line(s) during the run; the first:\n${serverLog.slice(0, 5).map((l) => `    ${l.slice(0, 400)}`).join('\n')}\n`)
+  const trouble = server.trouble()
+  const troubleLines = trouble.count > troubleBefore ? trouble.last.slice(-(trouble.count - troubleBefore)) : []
+  if (troubleLines.length > 0) {
+    process.stderr.write(`  [${server.name}] printed ${trouble.count - troubleBefore} line(s) of warnings or worse during the run; the last:\n${troubleLines.map((l) => `    ${l.slice(0, 400)}`).join('\n')}\n`)
   }
   const { total: redisCommands, byCommand } = callsBetween(calls0, calls1)
   const redisCpu = redisCpu1 - redisCpu0
@@ -603,7 +630,7 @@ async function measure (server: Server, scenario: Scenario): Promise<Figures> {
     redisPerMove: redisCommands / load.moves.accepted,
     redisPerJoin: redisCommands / users,
     redisByCommand: byCommand,
-    serverLog: serverLog.slice(0, 20),
+    serverTrouble: troubleLines,
     serverAcceptedMoves: accepted1 - accepted0,
     lag,
     otherCpuPct: Math.max(0, machine1.busy - machine0.busy - cpu - (self1.user + self1.system) / 1e6 - (Number.isFinite(redisCpu) ? redisCpu : 0)) / seconds * 100,
