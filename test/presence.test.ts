@@ -435,6 +435,8 @@ async function countedStore (t: Test, server: PrivateRedis, options: { commandTi
   await store.claimAndRead('warm-up', 'nobody', false)
   const redis = server.client(t)
   await redis.config('RESETSTAT')
+  // Past the claim calls' spacing (10 ms): the test's first join goes at once, in a call of its own.
+  await new Promise((resolve) => setTimeout(resolve, 50))
   const calls = async (): Promise<number> => {
     const match = /^cmdstat_evalsha:calls=(\d+)/m.exec(await redis.info('commandstats'))
     return Number(match?.[1] ?? 0)
@@ -490,7 +492,9 @@ t.test('joins that arrive while a script call is out wait for it and go together
   t.equal(await redis.hlen('batch:space:s1:owners'), 4, 'and were claimed')
 
   // Redis stalls for longer than the timeout: the call out then fails, and the join behind it gets
-  // a call of its own, which Redis answers once it is back.
+  // a call of its own, which Redis answers once it is back. (After the claim spacing, so that the
+  // first goes at once, alone.)
+  await new Promise((resolve) => setTimeout(resolve, 50))
   server.signal('SIGSTOP')
   const stuck = store.claimAndRead('s1', 'd', true)
   await new Promise((resolve) => setImmediate(resolve))
@@ -500,6 +504,20 @@ t.test('joins that arrive while a script call is out wait for it and go together
   t.equal((await stuck).fromStore, false, 'the timed-out join falls back to memory')
   t.equal((await behind).fromStore, true, 'the one behind it is not failed with it: it reads the store')
   t.equal(await redis.hget('batch:space:s1:owners', 'e'), 'batch-1', 'and claims')
+})
+
+t.test('in a storm, claim calls go at most every few milliseconds: joins of successive turns share one', async (t) => {
+  const { store, calls } = await countedStore(t, await PrivateRedis.start(t))
+  const first = await store.claimAndRead('s1', 'a', true)
+  t.equal(first.fromStore, true)
+  // Redis has answered; joins now arrive one per turn, as a storm's do.
+  const later: Array<Promise<{ fromStore: boolean }>> = []
+  for (let turn = 0; turn < 3; turn++) {
+    later.push(store.claimAndRead('s1', `b${turn}`, true))
+    await new Promise((resolve) => setImmediate(resolve))
+  }
+  t.ok((await Promise.all(later)).every((r) => r.fromStore), 'each read the store')
+  t.equal(await calls(), 2, 'the three went in one call after the first, not one call per turn')
 })
 
 t.test('a flush writes every space in few script calls, in chunks when a space has many users', async (t) => {
