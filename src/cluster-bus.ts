@@ -73,6 +73,9 @@ export class ClusterBus {
   readonly #listeners = new Map<string, Set<string>>()
   /** First subscriptions waiting for the other servers' rosters. */
   readonly #awaitingRosters = new Map<string, { left: number, done: () => void }>()
+  /** Channels to subscribe to in the next SUBSCRIBE, and its promise. */
+  #toSubscribe: string[] = []
+  #subscribing: Promise<unknown> | undefined
   #outbox = new Map<string, BusEvent[]>()
   #flushScheduled = false
   #failing = false
@@ -199,10 +202,25 @@ export class ClusterBus {
     let timer: NodeJS.Timeout | undefined
     const gaveUp = new Promise<void>((resolve) => { timer = setTimeout(resolve, this.#subscribeWaitMs) })
     try {
-      await Promise.race([this.#subscriber.subscribe(channel), gaveUp])
+      await Promise.race([this.#subscribeWithOthers(channel), gaveUp])
     } finally {
       clearTimeout(timer)
     }
+  }
+
+  /**
+   * The channels asked for in one turn of the event loop go in one SUBSCRIBE: a join storm enters
+   * spaces by the dozen, and each command is a write to Redis's socket.
+   */
+  #subscribeWithOthers (channel: string): Promise<unknown> {
+    this.#toSubscribe.push(channel)
+    this.#subscribing ??= new Promise((resolve) => setImmediate(resolve)).then(() => {
+      const channels = this.#toSubscribe
+      this.#toSubscribe = []
+      this.#subscribing = undefined
+      return this.#subscriber.subscribe(...channels)
+    })
+    return this.#subscribing
   }
 
   async #resubscribe (): Promise<void> {
