@@ -44,8 +44,6 @@ export default async function wsRoutes (fastify: FastifyInstance): Promise<void>
    * microtask turn.
    */
   const checkUpgrade = (request: FastifyRequest, reply: FastifyReply, done: () => void): void => {
-    // Read while the socket is open, so that a refusal's log line (UpgradeAwareLogController) has it.
-    const ip = request.ip
     const offered = offeredProtocols(request.headers['sec-websocket-protocol'])
     if (offered.length > 0 && pickDialect(offered) === undefined) {
       refuse(reply, 400, 'Bad Request', `unsupported subprotocol; offer one of ${DIALECTS.join(', ')}`)
@@ -57,7 +55,7 @@ export default async function wsRoutes (fastify: FastifyInstance): Promise<void>
       refuse(reply, 403, 'Forbidden', 'origin not allowed')
       return
     }
-    if (request.headers.upgrade !== undefined && (perIp.get(ip) ?? 0) >= config.MAX_CONNECTIONS_PER_IP) {
+    if (request.headers.upgrade !== undefined && (perIp.get(request.ip) ?? 0) >= config.MAX_CONNECTIONS_PER_IP) {
       refuse(reply, 429, 'Too Many Requests', 'too many connections from this address')
       return
     }

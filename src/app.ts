@@ -86,22 +86,39 @@ export function serverOptions (config: Config): FastifyServerOptions {
 /**
  * Fastify's per-request lines, but for WebSocket upgrades: a storm of 2,000 reconnecting clients
  * would log 2,000 "incoming request" lines, each costing the upgrade more than its routing. A
- * WebSocket is logged by Plaza when it joins and leaves; an upgrade refused (400, 403, 404, 429)
- * gets one line with the request and its status.
+ * WebSocket is logged by Plaza when it joins and leaves; an upgrade that Plaza or Fastify refuses
+ * with an HTTP status (400, 403, 404, 426, 429) gets one line with the request and its status.
+ * (A handshake that `ws` itself finds malformed, a bad Sec-WebSocket-Key or version, is answered
+ * 400 by `ws` and not logged.)
  */
 export class UpgradeAwareLogController extends LogController {
+  /** Where each upgrade came from, read while its socket is open: a refusal is logged once it closed. */
+  readonly #from = new WeakMap<FastifyRequest, string>()
+
   override incomingRequest (request: FastifyRequest, reply: FastifyReply): void {
-    if (request.headers.upgrade === undefined) super.incomingRequest(request, reply)
+    if (isUpgrade(request)) this.#from.set(request, request.ip)
+    else super.incomingRequest(request, reply)
   }
 
   override requestCompleted (error: Error | null | undefined, request: FastifyRequest, reply: FastifyReply): void {
-    // An upgrade that completes as HTTP was refused: an accepted one hijacks its reply.
-    if (request.headers.upgrade !== undefined && error == null) {
-      reply.log.info({ req: request, res: reply, responseTime: reply.elapsedTime }, 'refused a WebSocket upgrade')
+    if (!isUpgrade(request)) {
+      super.requestCompleted(error, request, reply)
       return
     }
-    super.requestCompleted(error, request, reply)
+    // An accepted upgrade hijacks its reply and never completes: this one was refused, or failed.
+    const req = { method: request.method, url: request.url, ip: this.#from.get(request) }
+    if (error == null) reply.log.info({ req, res: reply, responseTime: reply.elapsedTime }, 'refused a WebSocket upgrade')
+    else reply.log.error({ req, res: reply, err: error, responseTime: reply.elapsedTime }, 'a WebSocket upgrade failed')
   }
+}
+
+/**
+ * An upgrade as Node decides one (it then goes through the server's 'upgrade' event): an Upgrade
+ * header that the Connection header names, not an Upgrade header alone.
+ */
+function isUpgrade (request: FastifyRequest): boolean {
+  const { upgrade, connection } = request.headers
+  return upgrade !== undefined && connection !== undefined && /(?:^|,)\s*upgrade\s*(?:,|$)/i.test(connection)
 }
 
 /** Builds the app ready to listen; `env` stands in for the process environment (tests). */

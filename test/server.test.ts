@@ -1,4 +1,5 @@
 import { mkdtempSync, rmSync } from 'node:fs'
+import { request } from 'node:http'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { createSigner, createVerifier } from 'fast-jwt'
@@ -82,19 +83,27 @@ t.test('no token reaches the logs, even at trace level: not from a join, a query
 t.test('at info, each HTTP request is logged, a WebSocket upgrade only when refused, and each join and leave', async (t) => {
   const { prefix } = isolate(t)
   const server = await startServer(t, testEnv(prefix, { LOG_LEVEL: 'info' }))
-  const lines = (): Array<Record<string, unknown>> => server.output().split('\n').filter((l) => l.startsWith('{')).map((l) => JSON.parse(l) as Record<string, unknown>)
+  // Complete lines only: the last may still be arriving.
+  const lines = (): Array<Record<string, unknown>> => server.output().split('\n').slice(0, -1).filter((l) => l.startsWith('{')).map((l) => JSON.parse(l) as Record<string, unknown>)
   const put = await fetch(`${server.http}/admin/spaces/plaza`, { method: 'PUT', headers: { authorization: 'Bearer plaza-test-admin-token', 'content-type': 'application/json' }, body: JSON.stringify({ width: 5, height: 5 }) })
   t.equal(put.status, 201)
+  // An Upgrade header that the Connection header does not name: an ordinary request, logged as one.
+  const plain = await new Promise<number>((resolve, reject) => {
+    request(`${server.http}/healthz`, { headers: { upgrade: 'websocket' } }, (res) => { res.resume(); resolve(res.statusCode ?? 0) }).on('error', reject).end()
+  })
+  t.equal(plain, 200)
   const alice = await TestClient.connect(`${server.ws}/ws`, 'plaza.v1')
   await alice.join('plaza', createSigner({ key: JWT_SECRET })({ userId: 'alice' }))
   await t.rejects(TestClient.connect(`${server.ws}/ws`, 'chat'), /upgrade refused: 400/)
+  await t.rejects(TestClient.connect(`${server.ws}/nowhere`, 'plaza.v1'), /upgrade refused: 404/)
   await alice.close()
   const left = await settle(lines, (all) => all.some((l) => String(l.msg).includes('[SPACE LEAVE]')))
   const requests = left.filter((l) => l.msg === 'incoming request').map((l) => (l.req as { url: string }).url)
-  t.same(requests, ['/admin/spaces/plaza'], 'the HTTP request is logged as one; neither upgrade is')
-  t.ok(left.some((l) => l.msg === 'request completed' && (l.res as { statusCode: number }).statusCode === 201), 'and its completion')
+  t.same(requests, ['/admin/spaces/plaza', '/healthz'], 'the HTTP requests are logged; none of the upgrades')
+  t.ok(left.some((l) => l.msg === 'request completed' && (l.res as { statusCode: number }).statusCode === 201), 'and their completion')
   const refused = left.filter((l) => l.msg === 'refused a WebSocket upgrade')
-  t.equal(refused.length, 1, 'the refused upgrade: one line')
+  t.equal(refused.length, 2, 'each refused upgrade: one line')
   t.match(refused[0], { level: 30, req: { method: 'GET', url: '/ws', remoteAddress: '127.0.0.1' }, res: { statusCode: 400 } }, 'with what was asked, by whom, and the status')
+  t.match(refused[1], { req: { url: '/nowhere', remoteAddress: '127.0.0.1' }, res: { statusCode: 404 } }, 'one to no route too')
   t.equal(left.filter((l) => String(l.msg).includes('[SPACE JOIN]') && l.userId === 'alice').length, 1, 'the join is logged')
 })
