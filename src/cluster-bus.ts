@@ -215,10 +215,11 @@ export class ClusterBus {
   #subscribeWithOthers (channel: string): Promise<unknown> {
     this.#toSubscribe.push(channel)
     this.#subscribing ??= new Promise((resolve) => setImmediate(resolve)).then(() => {
-      const channels = this.#toSubscribe
+      // Not a space left meanwhile: its UNSUBSCRIBE went already, and must not be overtaken.
+      const channels = this.#toSubscribe.filter((c) => c === this.#keys.controlChannel || this.#subscribed.has(this.#keys.spaceOfChannel(c) ?? ''))
       this.#toSubscribe = []
       this.#subscribing = undefined
-      return this.#subscriber.subscribe(...channels)
+      return channels.length > 0 ? this.#subscriber.subscribe(...channels) : undefined
     })
     return this.#subscribing
   }

@@ -73,6 +73,8 @@ export interface RedisPresenceStoreOptions {
   serverId: string
   ttlSeconds: number
   flushIntervalMs: number
+  /** How often at most a round of claim calls goes out (CLAIM_SPACING_MS unless given). */
+  claimSpacingMs?: number
 }
 
 /** Lua's unpack() refuses ~8,000 values: HSET and HDEL inside a script take this many at a time. */
@@ -250,6 +252,9 @@ export class RedisPresenceStore implements PresenceStore {
   #claiming = false
   /** When the last round went out (performance.now()). */
   #lastClaimsAt = Number.NEGATIVE_INFINITY
+  readonly #claimSpacingMs: number
+  /** The wait before the next round, while there is one. */
+  #spacing: NodeJS.Timeout | undefined
 
   constructor (options: RedisPresenceStoreOptions) {
     this.#redis = options.redis
@@ -259,6 +264,7 @@ export class RedisPresenceStore implements PresenceStore {
     this.#ownConnectedEnding = `,"connected":true,"serverId":${JSON.stringify(options.serverId)}}`
     this.#ttlSeconds = options.ttlSeconds
     this.#timer = setInterval(() => { void this.flush() }, options.flushIntervalMs).unref()
+    this.#claimSpacingMs = options.claimSpacingMs ?? CLAIM_SPACING_MS
     this.#redis.defineCommand('plazaClaimAndRead', { lua: CLAIM_AND_READ_SCRIPT })
     this.#redis.defineCommand('plazaDisown', { numberOfKeys: 1, lua: DISOWN_SCRIPT })
     this.#redis.defineCommand('plazaWriteSpaces', { lua: WRITE_SPACES_SCRIPT })
@@ -305,8 +311,8 @@ export class RedisPresenceStore implements PresenceStore {
    * share one call, and while a call is on its way the joins that arrive meanwhile wait for it, then
    * go together (a group commit), no sooner than CLAIM_SPACING_MS after the last: a storm of 2,000
    * joins costs ~100 calls, not 2,000, each join at most the spacing and one round trip later. Each
-   * call is bounded by the command timeout, so a join waits two of them at worst (the call before
-   * its own, then its own).
+   * call is bounded by the command timeout, so a join waits at most the spacing and two timeouts
+   * (the call before its own, then its own).
    */
   #claim (spaceId: string, userId: string): Promise<ClaimReply> {
     return new Promise((resolve, reject) => {
@@ -318,23 +324,27 @@ export class RedisPresenceStore implements PresenceStore {
   #scheduleClaims (): void {
     if (this.#claimsScheduled || this.#claiming) return
     this.#claimsScheduled = true
-    const wait = this.#lastClaimsAt + CLAIM_SPACING_MS - performance.now()
-    const send = (): void => {
-      this.#claimsScheduled = false
-      const claims = this.#claims
-      if (claims.length === 0) return
-      this.#claims = []
-      this.#claiming = true
-      this.#lastClaimsAt = performance.now()
-      const calls: Array<Promise<void>> = []
-      for (let i = 0; i < claims.length; i += MAX_CLAIMS_PER_CALL) calls.push(this.#claimAll(claims.slice(i, i + MAX_CLAIMS_PER_CALL)))
-      void Promise.allSettled(calls).then(() => {
-        this.#claiming = false
-        if (this.#claims.length > 0) this.#scheduleClaims()
-      })
-    }
-    if (wait > 0) setTimeout(send, wait)
-    else setImmediate(send)
+    const wait = this.#lastClaimsAt + this.#claimSpacingMs - performance.now()
+    if (wait > 0) this.#spacing = setTimeout(() => this.#sendClaims(), wait)
+    else setImmediate(() => this.#sendClaims())
+  }
+
+  /** Sends the queued joins' round of calls (in calls of MAX_CLAIMS_PER_CALL). */
+  #sendClaims (): void {
+    this.#claimsScheduled = false
+    clearTimeout(this.#spacing)
+    this.#spacing = undefined
+    const claims = this.#claims
+    if (claims.length === 0) return
+    this.#claims = []
+    this.#claiming = true
+    this.#lastClaimsAt = performance.now()
+    const calls: Array<Promise<void>> = []
+    for (let i = 0; i < claims.length; i += MAX_CLAIMS_PER_CALL) calls.push(this.#claimAll(claims.slice(i, i + MAX_CLAIMS_PER_CALL)))
+    void Promise.allSettled(calls).then(() => {
+      this.#claiming = false
+      if (this.#claims.length > 0) this.#scheduleClaims()
+    })
   }
 
   /**
@@ -478,6 +488,8 @@ export class RedisPresenceStore implements PresenceStore {
 
   async close (): Promise<void> {
     clearInterval(this.#timer)
+    // Joins waiting out the spacing go now, while the connection is still open.
+    if (this.#spacing !== undefined) this.#sendClaims()
     await this.flush()
   }
 

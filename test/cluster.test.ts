@@ -2,11 +2,7 @@ import { createSigner } from 'fast-jwt'
 import t, { type Test } from 'tap'
 import { ADMIN_TOKEN, JWT_SECRET, isolate, settle, testEnv, type Isolation } from './helpers/app.js'
 import { TestClient, type Frame } from './helpers/client.js'
-import { PrivateRedis } from './helpers/private-redis.js'
 import { startServer, type ServerProcess } from './helpers/process.js'
-import { ClusterBus } from '../src/cluster-bus.js'
-import { redisKeys } from '../src/keys.js'
-import type { Logger } from '../src/logger.js'
 
 /**
  * Several Plaza processes on one Redis behave as one (issue 4). Every server here is a real process
@@ -242,23 +238,4 @@ t.test('the same user joining two servers at the same moment ends with one avata
   const moved = await carol.waitFor('user-moved', 3000)
   t.same(moved.payload, { userId: 'alice', ...step })
   t.ok(await shared.redis.hget(`${shared.prefix}space:room:owners`, 'alice'), 'Redis names the server that holds the avatar')
-})
-
-t.test('the spaces entered in one turn are subscribed to in one SUBSCRIBE', async (t) => {
-  const server = await PrivateRedis.start(t)
-  const redis = server.client(t)
-  const subscriber = server.client(t)
-  // Connected first: the bus resubscribes on every 'ready', which would count here.
-  await subscriber.ping()
-  const log: Logger = { level: 'silent', debug: () => {}, info: () => {}, warn: () => {}, error: () => {} }
-  const bus = new ClusterBus({ publisher: redis, subscriber, keys: redisKeys('sub:'), serverId: 'sub-1', log, subscribeWaitMs: 2000 })
-  t.teardown(() => bus.close())
-  await redis.config('RESETSTAT')
-  await Promise.all(Array.from({ length: 30 }, (_, i) => bus.enter(`s${i}`)))
-  const subscribes = Number(/^cmdstat_subscribe:calls=(\d+)/m.exec(await redis.info('commandstats'))?.[1] ?? 0)
-  t.equal(subscribes, 1, '30 spaces, one SUBSCRIBE')
-  const counts = await redis.pubsub('NUMSUB', ...Array.from({ length: 30 }, (_, i) => `sub:plaza:space:s${i}`)) as Array<string | number>
-  t.ok(counts.filter((_, i) => i % 2 === 1).every((n) => Number(n) === 1), 'each channel has its subscriber')
-  await bus.enter('s31')
-  t.equal(Number(/^cmdstat_subscribe:calls=(\d+)/m.exec(await redis.info('commandstats'))?.[1] ?? 0), 2, 'a space entered later: a SUBSCRIBE of its own')
 })

@@ -392,12 +392,18 @@ t.test('a 2d-metaverse token {userId: 42, role} joins over metaverse and is stor
   t.match(users['42'], { username: '42', ...tileOf(joined), connected: true }, 'username falls back to the userId')
 })
 
+interface StoreOptions {
+  commandTimeout?: number
+  claimSpacingMs?: number
+}
+
 /** A presence store of its own (no app around it) on a client of its own, closed when the test ends. */
-async function storeOn (t: Test, url: string, prefix: string, serverId: string, options: { commandTimeout?: number } = {}): Promise<RedisPresenceStore> {
-  const client = new Redis(url, { enableAutoPipelining: true, maxRetriesPerRequest: 1, ...options })
+async function storeOn (t: Test, url: string, prefix: string, serverId: string, options: StoreOptions = {}): Promise<RedisPresenceStore> {
+  const { claimSpacingMs, ...clientOptions } = options
+  const client = new Redis(url, { enableAutoPipelining: true, maxRetriesPerRequest: 1, ...clientOptions })
   client.on('error', () => { /* a frozen Redis, on purpose */ })
   const log: Logger = { level: 'silent', debug: () => {}, info: () => {}, warn: () => {}, error: () => {} }
-  const store = new RedisPresenceStore({ redis: client, keys: redisKeys(prefix), log, serverId, ttlSeconds: 60, flushIntervalMs: 60_000 })
+  const store = new RedisPresenceStore({ redis: client, keys: redisKeys(prefix), log, serverId, ttlSeconds: 60, flushIntervalMs: 60_000, claimSpacingMs })
   t.teardown(async () => {
     if (client.status === 'ready') await store.close()
     client.disconnect()
@@ -430,13 +436,12 @@ t.test('a join read that Redis answers before a drop\'s write lands still sees t
  * A store on its own ioredis client against a Redis of the test's own, and the number of script calls
  * Redis has run since (INFO commandstats), counted from after a first join that loads the script.
  */
-async function countedStore (t: Test, server: PrivateRedis, options: { commandTimeout?: number } = {}): Promise<{ store: RedisPresenceStore, redis: Redis, calls: () => Promise<number> }> {
-  const store = await storeOn(t, server.url, 'batch:', 'batch-1', options)
+async function countedStore (t: Test, server: PrivateRedis, options: StoreOptions = {}): Promise<{ store: RedisPresenceStore, redis: Redis, calls: () => Promise<number> }> {
+  // No spacing between calls unless a test asks for it: each call goes as soon as it may.
+  const store = await storeOn(t, server.url, 'batch:', 'batch-1', { claimSpacingMs: 0, ...options })
   await store.claimAndRead('warm-up', 'nobody', false)
   const redis = server.client(t)
   await redis.config('RESETSTAT')
-  // Past the claim calls' spacing (10 ms): the test's first join goes at once, in a call of its own.
-  await new Promise((resolve) => setTimeout(resolve, 50))
   const calls = async (): Promise<number> => {
     const match = /^cmdstat_evalsha:calls=(\d+)/m.exec(await redis.info('commandstats'))
     return Number(match?.[1] ?? 0)
@@ -492,9 +497,7 @@ t.test('joins that arrive while a script call is out wait for it and go together
   t.equal(await redis.hlen('batch:space:s1:owners'), 4, 'and were claimed')
 
   // Redis stalls for longer than the timeout: the call out then fails, and the join behind it gets
-  // a call of its own, which Redis answers once it is back. (After the claim spacing, so that the
-  // first goes at once, alone.)
-  await new Promise((resolve) => setTimeout(resolve, 50))
+  // a call of its own, which Redis answers once it is back.
   server.signal('SIGSTOP')
   const stuck = store.claimAndRead('s1', 'd', true)
   await new Promise((resolve) => setImmediate(resolve))
@@ -507,9 +510,17 @@ t.test('joins that arrive while a script call is out wait for it and go together
 })
 
 t.test('in a storm, claim calls go at most every few milliseconds: joins of successive turns share one', async (t) => {
-  const { store, calls } = await countedStore(t, await PrivateRedis.start(t))
-  const first = await store.claimAndRead('s1', 'a', true)
-  t.equal(first.fromStore, true)
+  // A spacing long enough that no machine is slower than it: 1 s.
+  const spacingMs = 1000
+  const { store, calls } = await countedStore(t, await PrivateRedis.start(t), { claimSpacingMs: spacingMs })
+  const quick = async (read: Promise<{ fromStore: boolean }>): Promise<boolean> => {
+    const late = new Promise<'late'>((resolve) => setTimeout(resolve, spacingMs * 0.9, 'late').unref())
+    const first = await Promise.race([read, late])
+    return first !== 'late' && first.fromStore
+  }
+  // The store's warm-up join made a call: after a quiet moment, the next goes at once.
+  await new Promise((resolve) => setTimeout(resolve, spacingMs))
+  t.ok(await quick(store.claimAndRead('s1', 'a', true)), 'a join after a quiet moment goes at once, and reads the store')
   // Redis has answered; joins now arrive one per turn, as a storm's do.
   const later: Array<Promise<{ fromStore: boolean }>> = []
   for (let turn = 0; turn < 3; turn++) {
@@ -518,6 +529,13 @@ t.test('in a storm, claim calls go at most every few milliseconds: joins of succ
   }
   t.ok((await Promise.all(later)).every((r) => r.fromStore), 'each read the store')
   t.equal(await calls(), 2, 'the three went in one call after the first, not one call per turn')
+  await new Promise((resolve) => setTimeout(resolve, spacingMs))
+  t.ok(await quick(store.claimAndRead('s1', 'c', true)), 'and after the next quiet moment, again')
+  t.equal(await calls(), 3)
+  // A join that would wait out the spacing when the store closes goes at once.
+  const waiting = quick(store.claimAndRead('s1', 'd', true))
+  await store.close()
+  t.ok(await waiting, 'closing sends the waiting join, and it reads the store')
 })
 
 t.test('a flush writes every space in few script calls, in chunks when a space has many users', async (t) => {
