@@ -12,7 +12,7 @@
 import { type ChildProcess, execFileSync, spawn } from 'node:child_process'
 import { randomBytes } from 'node:crypto'
 import { once } from 'node:events'
-import { appendFileSync, existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
+import { appendFileSync, closeSync, existsSync, mkdtempSync, openSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
 import { request as httpRequest } from 'node:http'
 import { createServer } from 'node:net'
 import os from 'node:os'
@@ -124,6 +124,12 @@ const children = new Set<ChildProcess>()
 const prefixes: Array<{ url: string, prefix: string }> = []
 const usedPrefixes: string[] = []
 let privateRedisDir: string | undefined
+/** Where Plaza's log files go, one per server started; removed with the rest. */
+let logs: string | undefined
+const logDir = (): string => {
+  logs ??= mkdtempSync(join(os.tmpdir(), 'plaza-bench-logs-'))
+  return logs
+}
 /** The private redis-server's pid (--private-redis), whose CPU is then measured too. */
 let privateRedisPid: number | undefined
 let privateRedisUrl: string | undefined
@@ -170,6 +176,7 @@ function cleanup (): Promise<void> {
     }
     await Promise.all([...children].map((c) => stopChild(c)))
     if (privateRedisDir !== undefined) rmSync(privateRedisDir, { recursive: true, force: true })
+    if (logs !== undefined) rmSync(logs, { recursive: true, force: true })
   })()
   return cleaning
 }
@@ -215,29 +222,72 @@ function isTrouble (line: string): boolean {
   return line.trim() !== '' && !/^\{"level":[123]0,/.test(line)
 }
 
-function spawnChild (command: string, argv: string[], env: Record<string, string>): { child: ChildProcess } & ChildOutput {
-  const child = spawn(command, argv, { cwd: root, env: { PATH: process.env.PATH ?? '', ...env }, stdio: ['pipe', 'pipe', 'pipe'] })
-  children.add(child)
-  child.once('exit', () => children.delete(child))
-  let output = ''
+/** Counts the lines of trouble in text that arrives in pieces (one stream's). */
+function troubleCounter (): { feed: (text: string) => void, read: () => { count: number, last: string[] } } {
   let partial = ''
   let count = 0
   const last: string[] = []
-  const keep = (chunk: Buffer): void => {
+  return {
+    feed: (text) => {
+      const lines = (partial + text).split('\n')
+      partial = lines.pop() ?? ''
+      for (const line of lines) {
+        if (!isTrouble(line)) continue
+        count++
+        if (last.push(line) > 5) last.shift()
+      }
+    },
+    read: () => ({ count, last: [...last] })
+  }
+}
+
+/**
+ * Starts a child. Its output goes to `logFile` when given (as a deployment's logs go to a file or a
+ * collector, not back into the load generator's process, which would then read every line while
+ * it times the run), read back when asked; else it is piped here.
+ */
+function spawnChild (command: string, argv: string[], env: Record<string, string>, logFile?: string): { child: ChildProcess } & ChildOutput {
+  const fd = logFile === undefined ? undefined : openSync(logFile, 'a')
+  const out = fd ?? 'pipe'
+  const child = spawn(command, argv, { cwd: root, env: { PATH: process.env.PATH ?? '', ...env }, stdio: ['pipe', out, out] })
+  if (fd !== undefined) closeSync(fd)
+  children.add(child)
+  child.once('exit', () => children.delete(child))
+  if (logFile !== undefined) {
+    const counter = troubleCounter()
+    let scanned = 0
+    const scan = (): void => {
+      const text = readFileSync(logFile)
+      counter.feed(text.subarray(scanned).toString())
+      scanned = text.length
+    }
+    return {
+      child,
+      output: () => readFileSync(logFile).subarray(-10_000).toString(),
+      trouble: () => {
+        scan()
+        return counter.read()
+      }
+    }
+  }
+  let output = ''
+  const counters = [troubleCounter(), troubleCounter()] as const
+  const keep = (counter: ReturnType<typeof troubleCounter>) => (chunk: Buffer): void => {
     const text = chunk.toString()
     output += text
     if (output.length > 20_000) output = output.slice(-10_000)
-    const lines = (partial + text).split('\n')
-    partial = lines.pop() ?? ''
-    for (const line of lines) {
-      if (!isTrouble(line)) continue
-      count++
-      if (last.push(line) > 5) last.shift()
+    counter.feed(text)
+  }
+  child.stdout?.on('data', keep(counters[0]))
+  child.stderr?.on('data', keep(counters[1]))
+  return {
+    child,
+    output: () => output,
+    trouble: () => {
+      const [a, b] = counters.map((c) => c.read()) as [{ count: number, last: string[] }, { count: number, last: string[] }]
+      return { count: a.count + b.count, last: [...a.last, ...b.last].slice(-5) }
     }
   }
-  child.stdout?.on('data', keep)
-  child.stderr?.on('data', keep)
-  return { child, output: () => output, trouble: () => ({ count, last: [...last] }) }
 }
 
 /** A small HTTP client: the admin routes count requests per address, so admin calls rotate theirs. */
@@ -395,7 +445,7 @@ async function startPlaza (redisUrl: string, spaces: number): Promise<Server> {
     ADMIN_TOKEN,
     KEY_PREFIX: prefix,
     REDIS_URL: redisUrl
-  })
+  }, join(logDir(), `plaza-${prefix.split(':')[1] ?? ''}.log`))
   child.stdin?.end()
   const base = `http://127.0.0.1:${port}`
   await waitHealthy(`${base}/healthz`, child, output)
