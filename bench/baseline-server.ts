@@ -31,8 +31,8 @@ export interface BaselineOptions {
   cork: boolean
   /**
    * Sockets arrive through Fastify and @fastify/websocket (with Plaza's `ws` options and a logger at
-   * warn, as the bench runs Plaza) instead of a bare `http` server; writes are corked as with `cork`.
-   * What it costs beside the corked baseline is the framework's, not Plaza's.
+   * warn; the bench runs Plaza at info) instead of a bare `http` server; writes are corked as with
+   * `cork`. What it costs beside the corked baseline is the framework's, not Plaza's.
    */
   fastify?: boolean
   width: number

@@ -309,10 +309,10 @@ export class RedisPresenceStore implements PresenceStore {
   /**
    * Queues a join's claim and read for the next script call. The joins of a turn of the event loop
    * share one call, and while a call is on its way the joins that arrive meanwhile wait for it, then
-   * go together (a group commit), no sooner than CLAIM_SPACING_MS after the last: a storm of 2,000
-   * joins costs ~100 calls, not 2,000, each join at most the spacing and one round trip later. Each
-   * call is bounded by the command timeout, so a join waits at most the spacing and two timeouts
-   * (the call before its own, then its own).
+   * go together (a group commit), no sooner than CLAIM_SPACING_MS after the last round: a storm of
+   * 2,000 joins costs ~100 calls, not 2,000, each join waiting for the longer of the spacing and the
+   * call already out, then for its own. Each call is bounded by the command timeout, so a join waits
+   * two of them at worst.
    */
   #claim (spaceId: string, userId: string): Promise<ClaimReply> {
     return new Promise((resolve, reject) => {
