@@ -118,7 +118,9 @@ export class UpgradeAwareLogController extends LogController {
  */
 function isUpgrade (request: FastifyRequest): boolean {
   const { upgrade, connection } = request.headers
-  return upgrade !== undefined && connection !== undefined && /(?:^|,)\s*upgrade\s*(?:,|$)/i.test(connection)
+  if (upgrade === undefined || connection === undefined) return false
+  // What browsers and ws send, without a regular expression on each upgrade of a storm.
+  return connection === 'Upgrade' || connection === 'upgrade' || /(?:^|,)\s*upgrade\s*(?:,|$)/i.test(connection)
 }
 
 /** Builds the app ready to listen; `env` stands in for the process environment (tests). */
