@@ -199,8 +199,10 @@ t.test('server stopped and restarted: reconnects on schedule, rejoins where it w
 
   // Let attempts 1 (100 ms), 2 (200 ms) and 3 (400 ms) fail against the closed port.
   await sleep(100 + 200 + 400 + 150)
+  // Listened for before the start: the client may rejoin before startServer has read "listening".
+  const rejoining = next(client, 'space-joined', () => true, 20_000)
   server = await startServer(t, env)
-  const rejoined = await next(client, 'space-joined', () => true, 10_000)
+  const rejoined = await rejoining
   t.equal(rejoined.resumed, true, 'a ghost came back')
   t.same(rejoined.spawn, first.spawn, 'where it was')
   await sleep(300)
@@ -211,9 +213,11 @@ t.test('server stopped and restarted: reconnects on schedule, rejoins where it w
   t.ok(delays.length >= 4, `attempts until the server was back: ${delays.length}`)
   t.same(waits.map((s) => s.attempt), delays.map((_, i) => i + 1))
   const attempts = statuses.filter((s) => s.status === 'reconnecting' && s.retryInMs === 0)
+  // Node's timers count from the event loop's time, cached when the turn began: on a busy machine a
+  // timer set late in a long turn fires that much sooner by Date.now(). 25 ms of slack for that.
   for (let i = 0; i < 3; i++) {
     const gap = (attempts[i]?.at ?? 0) - (waits[i]?.at ?? 0)
-    t.ok(gap >= (delays[i] ?? 0) - 5, `attempt ${i + 1} started ${gap} ms after it was scheduled (${delays[i]} ms)`)
+    t.ok(gap >= (delays[i] ?? 0) - 25, `attempt ${i + 1} started ${gap} ms after it was scheduled (${delays[i]} ms)`)
   }
   t.equal(client.status.status, 'connected')
   t.same(client.self, { userId: 'alice', ...down })
