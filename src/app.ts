@@ -91,7 +91,7 @@ export function serverOptions (config: Config): FastifyServerOptions {
  * (A handshake that `ws` itself finds malformed, a bad Sec-WebSocket-Key or version, is answered
  * 400 by `ws` and not logged.)
  */
-export class UpgradeAwareLogController extends LogController {
+class UpgradeAwareLogController extends LogController {
   /** Where each upgrade came from, read while its socket is open: a refusal is logged once it closed. */
   readonly #from = new WeakMap<FastifyRequest, string>()
 
