@@ -39,7 +39,7 @@ interface Output {
   results: Array<{ scenario: { mode: 'walk' | 'join-storm', users: number }, runs: Run[] }>
 }
 
-async function bench (t: Test, args: string[]): Promise<{ stdout: string, output: Output }> {
+async function bench (t: Test, args: string[]): Promise<{ stdout: string, stderr: string, output: Output }> {
   const dir = mkdtempSync(join(tmpdir(), 'plaza-bench-test-'))
   t.teardown(() => rmSync(dir, { recursive: true, force: true }))
   const file = join(dir, 'out.json')
@@ -55,7 +55,7 @@ async function bench (t: Test, args: string[]): Promise<{ stdout: string, output
   child.stderr.on('data', (chunk: Buffer) => { stderr += chunk.toString() })
   const [code] = await once(child, 'exit') as [number | null]
   t.equal(code, 0, 'npm run bench exits 0', { stderr })
-  return { stdout, output: JSON.parse(readFileSync(file, 'utf8')) as Output }
+  return { stdout, stderr, output: JSON.parse(readFileSync(file, 'utf8')) as Output }
 }
 
 const walkFigures = [
@@ -100,12 +100,13 @@ async function noKeysLeft (t: Test, output: Output): Promise<void> {
 }
 
 t.test('a join storm and a walk against Plaza and the three baselines: plain, corked, behind Fastify (plaza.v1)', async (t) => {
-  const { stdout, output } = await bench(t, [
+  const { stdout, stderr, output } = await bench(t, [
     '--join-storm', '12/3', '--step', '8', '--spaces', '2', '--hz', '2', '--duration', '2', '--warmup', '0', '--drain', '5',
     '--baseline', 'plain,cork,fastify'
   ])
   for (const figure of [...walkFigures, ...stormFigures]) t.match(stdout, `| ${figure} |`, `the table shows "${figure}"`)
   t.match(stdout, '| figure | Plaza | baseline | baseline --cork | baseline --fastify | Plaza/baseline | Plaza/baseline --cork | Plaza/baseline --fastify |')
+  t.match(stderr, 'warming up the load generator: join storm: 12 users into 3 spaces', 'the generator ran the first scenario once before measuring')
 
   const [storm, walk] = output.results
   t.equal(storm?.scenario.mode, 'join-storm')
@@ -135,8 +136,9 @@ t.test('a join storm and a walk against Plaza and the three baselines: plain, co
 })
 
 t.test('the metaverse dialect', async (t) => {
-  const { stdout, output } = await bench(t, ['--users', '6', '--spaces', '2', '--hz', '2', '--duration', '2', '--warmup', '0', '--drain', '5', '--dialect', 'metaverse'])
+  const { stdout, stderr, output } = await bench(t, ['--users', '6', '--spaces', '2', '--hz', '2', '--duration', '2', '--warmup', '0', '--drain', '5', '--dialect', 'metaverse', '--no-generator-warmup'])
   t.match(stdout, 'metaverse')
+  t.notMatch(stderr, 'warming up', '--no-generator-warmup measures at once')
   const runs = output.results[0]?.runs ?? []
   t.same(runs.map((r) => r.server), ['Plaza', 'baseline'])
   for (const run of runs) {
