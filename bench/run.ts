@@ -21,11 +21,11 @@ import { performance } from 'node:perf_hooks'
 import { pathToFileURL } from 'node:url'
 import { parseArgs } from 'node:util'
 import { Redis } from 'ioredis'
-import { type Dialect, type LoadResult, hs256Tokens, loopbackAddress, runLoad } from './load.js'
+import { type Dialect, type LoadOptions, type LoadResult, hs256Tokens, loopbackAddress, runLoad } from './load.js'
 
 const root = new URL('..', import.meta.url).pathname
 const usage = `usage: npm run bench -- [--users 200] [--spaces S | --space-size 20] [--hz 10] [--duration 20] [--warmup 2]
-  [--step 200,400,600] [--join-storm 2000/100] [--dialect plaza.v1|metaverse] [--baseline plain|cork|fastify|plain,cork,…|none]
+  [--step 200,400,600] [--join-storm 2000/100 [--rejoin]] [--dialect plaza.v1|metaverse] [--baseline plain|cork|fastify|plain,cork,…|none]
   [--repeat 1] [--redis-url URL | --private-redis] [--out bench/RESULTS.md] [--json FILE] [--no-plaza] [--cpu-prof DIR] [--from-source] [--no-generator-warmup]`
 
 // ---------------------------------------------------------------------------------------------
@@ -45,6 +45,7 @@ const { values: args } = parseArgs({
     dialect: { type: 'string', default: 'plaza.v1' },
     step: { type: 'string' },
     'join-storm': { type: 'string' },
+    rejoin: { type: 'boolean', default: false },
     baseline: { type: 'string', default: 'plain' },
     'no-plaza': { type: 'boolean', default: false },
     'redis-url': { type: 'string' },
@@ -95,6 +96,8 @@ interface Scenario {
   hz: number
   durationS: number
   warmupS: number
+  /** A join storm of users coming back: measured on the same server process, after a first storm and a drop of everyone. */
+  rejoin?: boolean
 }
 
 const scenarios: Scenario[] = []
@@ -109,7 +112,12 @@ const walkOf = (users: number): Scenario => ({
 if (args['join-storm'] !== undefined) {
   const [u, s] = args['join-storm'].split('/')
   const users = num('join-storm', u, 1)
-  scenarios.push({ mode: 'join-storm', users, spaces: s !== undefined ? num('join-storm', s, 1) : Math.ceil(users / spaceSize), hz: 0, durationS: 0, warmupS: 0 })
+  const storm: Scenario = { mode: 'join-storm', users, spaces: s !== undefined ? num('join-storm', s, 1) : Math.ceil(users / spaceSize), hz: 0, durationS: 0, warmupS: 0 }
+  scenarios.push(storm)
+  if (args.rejoin) scenarios.push({ ...storm, rejoin: true })
+} else if (args.rejoin) {
+  process.stderr.write(`--rejoin measures a second join storm: it goes with --join-storm\n${usage}\n`)
+  process.exit(2)
 }
 if (args.step !== undefined) {
   for (const u of args.step.split(',')) scenarios.push(walkOf(num('step', u, 1)))
@@ -633,8 +641,8 @@ async function measure (server: Server, scenario: Scenario): Promise<Figures> {
     if (server.acceptedMoves !== undefined) accepted1 = await server.acceptedMoves().catch(() => Number.NaN)
   }
   const hooks = scenario.mode === 'walk' ? { measureStart: begin, measureEnd: end } : { joinStart: begin, joinEnd: end }
-
-  const load = await runLoad({
+  const userIdPrefix = `b${randomBytes(3).toString('hex')}_`
+  const options: LoadOptions = {
     url: server.wsUrl,
     dialect,
     users: scenario.users,
@@ -645,15 +653,20 @@ async function measure (server: Server, scenario: Scenario): Promise<Figures> {
     durationS: scenario.durationS,
     drainS: num('drain', args.drain),
     token: tokens,
-    userIdPrefix: `b${randomBytes(3).toString('hex')}_`,
+    userIdPrefix,
     spaceWidth: width,
     spaceHeight: height,
     connectConcurrency: num('connect-concurrency', args['connect-concurrency'], 1),
     joinTimeoutS: 60,
     perAddress: num('per-address', args['per-address']),
-    hooks,
     log: (line) => process.stderr.write(`  [${server.name}] ${line}\n`)
-  })
+  }
+  if (scenario.rejoin === true) {
+    // Everyone joins, and drops (their sockets close, as in a network cut); then they come back.
+    const first = await runLoad(options)
+    if (first.joined !== first.users) process.stderr.write(`  [${server.name}] ${first.users - first.joined} users failed the first storm\n`)
+  }
+  const load = await runLoad({ ...options, hooks })
 
   const users = load.joined
   const seconds = (t1 - t0) / 1000
@@ -694,7 +707,6 @@ async function measure (server: Server, scenario: Scenario): Promise<Figures> {
 
 const repeat = num('repeat', args.repeat, 1)
 
-/** The median run by p99 (walk) or join-storm time; of two, the better. */
 /**
  * The generator's first run is on cold code: V8 has yet to compile its hot paths, which then costs
  * it about twice the CPU of a later run (a 2,000-user storm: 1,000–1,250 ms against 450–850), taken
@@ -713,6 +725,7 @@ async function warmUpGenerator (): Promise<void> {
   }
 }
 
+/** The median run by p99 (walk) or join-storm time; of two, the better. */
 function median (tries: Figures[], scenario: Scenario): Figures {
   const key = (f: Figures): number => {
     const v = scenario.mode === 'walk' ? f.load.latencyMs.p99 : f.load.joinStormMs
@@ -837,7 +850,7 @@ function table (scenario: Scenario, runs: Figures[]): string {
 function title (scenario: Scenario): string {
   return scenario.mode === 'walk'
     ? `${scenario.users} users in ${scenario.spaces} spaces (${width}×${height}), ${scenario.hz} moves/s each, ${scenario.durationS} s measured after ${scenario.warmupS} s warm-up, ${dialect}`
-    : `join storm: ${scenario.users} users into ${scenario.spaces} spaces (${width}×${height}) at once, ${dialect}`
+    : `join storm: ${scenario.users} users into ${scenario.spaces} spaces (${width}×${height}) at once${scenario.rejoin === true ? ', coming back (the same users, dropped from the same server process after a first storm)' : ''}, ${dialect}`
 }
 
 function gitState (): string {

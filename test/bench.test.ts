@@ -5,6 +5,7 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { Redis } from 'ioredis'
 import t, { type Test } from 'tap'
+import { latencyPlot, seriesOf, type StepRuns } from '../bench/plot.js'
 
 /**
  * A smoke run of `npm run bench` with tiny numbers, against Plaza (a real process, the real Redis)
@@ -36,7 +37,7 @@ interface Run {
 interface Output {
   redisUrl: string
   keyPrefixes: string[]
-  results: Array<{ scenario: { mode: 'walk' | 'join-storm', users: number }, runs: Run[] }>
+  results: Array<{ scenario: { mode: 'walk' | 'join-storm', users: number, rejoin?: boolean }, runs: Run[] }>
 }
 
 async function bench (t: Test, args: string[]): Promise<{ stdout: string, stderr: string, output: Output }> {
@@ -101,21 +102,27 @@ async function noKeysLeft (t: Test, output: Output): Promise<void> {
 
 t.test('a join storm and a walk against Plaza and the three baselines: plain, corked, behind Fastify (plaza.v1)', async (t) => {
   const { stdout, stderr, output } = await bench(t, [
-    '--join-storm', '12/3', '--step', '8', '--spaces', '2', '--hz', '2', '--duration', '2', '--warmup', '0', '--drain', '5',
+    '--join-storm', '12/3', '--rejoin', '--step', '8', '--spaces', '2', '--hz', '2', '--duration', '2', '--warmup', '0', '--drain', '5',
     '--baseline', 'plain,cork,fastify'
   ])
   for (const figure of [...walkFigures, ...stormFigures]) t.match(stdout, `| ${figure} |`, `the table shows "${figure}"`)
   t.match(stdout, '| figure | Plaza | baseline | baseline --cork | baseline --fastify | Plaza/baseline | Plaza/baseline --cork | Plaza/baseline --fastify |')
   t.match(stderr, 'warming up the load generator: join storm: 12 users into 3 spaces', 'the generator ran the first scenario once before measuring')
 
-  const [storm, walk] = output.results
+  const [storm, rejoin, walk] = output.results
   t.equal(storm?.scenario.mode, 'join-storm')
+  t.equal(rejoin?.scenario.mode, 'join-storm')
+  t.equal(rejoin?.scenario.rejoin, true, '--rejoin adds the storm of users coming back')
+  t.match(stdout, '#### join storm: 12 users into 3 spaces (20×20) at once, coming back')
   t.equal(walk?.scenario.mode, 'walk')
-  t.same(storm?.runs.map((r) => r.server), ['Plaza', 'baseline', 'baseline --cork', 'baseline --fastify'])
-  for (const run of storm?.runs ?? []) {
-    t.equal(run.load.joined, 12, `${run.server}: everyone joined the storm`)
-    t.ok(finite(run.load.joinStormMs) && finite(run.load.joinLatencyMs.p99), `${run.server}: join times are numbers`)
-    t.ok(finite(run.rssMB), `${run.server}: RSS is a number`)
+  for (const result of [storm, rejoin]) {
+    t.same(result?.runs.map((r) => r.server), ['Plaza', 'baseline', 'baseline --cork', 'baseline --fastify'])
+    for (const run of result?.runs ?? []) {
+      t.equal(run.load.joined, 12, `${run.server}: everyone joined the storm`)
+      t.equal(run.load.unexpectedCloses, 0, `${run.server}: no socket was closed by the server`)
+      t.ok(finite(run.load.joinStormMs) && finite(run.load.joinLatencyMs.p99), `${run.server}: join times are numbers`)
+      t.ok(finite(run.rssMB), `${run.server}: RSS is a number`)
+    }
   }
   for (const run of walk?.runs ?? []) {
     const { load } = run
@@ -132,6 +139,8 @@ t.test('a join storm and a walk against Plaza and the three baselines: plain, co
   }
   const plaza = walk?.runs.find((r) => r.server === 'Plaza')
   t.ok(finite(plaza?.redisPerMove), 'Redis commands per accepted move are counted for Plaza')
+  const svg = latencyPlot(seriesOf([{ label: 'plaza.v1', runs: output as unknown as StepRuns }]), { limitMs: 50, title: '', subtitle: '' })
+  t.equal((svg.match(/<polyline /g) ?? []).length, 4, 'bench/plot.ts draws a line per server from what the bench wrote')
   await noKeysLeft(t, output)
 })
 

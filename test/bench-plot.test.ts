@@ -1,0 +1,78 @@
+import { spawnSync } from 'node:child_process'
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import t from 'tap'
+import { latencyPlot, seriesOf, type StepRuns } from '../bench/plot.js'
+
+/** The plot of latency against users that bench/plot.ts draws from step runs' JSON. */
+const root = new URL('..', import.meta.url).pathname
+
+const run = (server: string, p99: number, delivered: number, held: boolean): StepRuns['results'][number]['runs'][number] =>
+  ({ server, held, load: { latencyMs: { p99 }, broadcasts: { delivered, expected: 1000 } } })
+
+const steps: StepRuns = {
+  machine: ['- date: 2026-11-26T14:00:00.000Z', '- machine: 2 × Test CPU, 1 GiB RAM'],
+  results: [
+    { scenario: { mode: 'join-storm', users: 2000, spaces: 100, hz: 0 }, runs: [run('Plaza', 0, 0, false)] },
+    { scenario: { mode: 'walk', users: 600, spaces: 30, hz: 10 }, runs: [run('Plaza', 34.5, 1000, true), run('baseline', 3261, 1000, false)] },
+    { scenario: { mode: 'walk', users: 300, spaces: 15, hz: 10 }, runs: [run('Plaza', 11.3, 1000, true), run('baseline', 25.5, 1000, true)] },
+    { scenario: { mode: 'walk', users: 800, spaces: 40, hz: 10 }, runs: [run('Plaza', 85.8, 1000, false), run('baseline', 11319, 860, false)] }
+  ]
+}
+
+const circles = (svg: string): Array<{ cy: number, fill: string, tip: string }> =>
+  [...svg.matchAll(/<circle cx="[\d.]+" cy="([\d.]+)" r="4.5" stroke="[^"]+" stroke-width="2" fill="([^"]+)"><title>([^<]+)<\/title>/g)]
+    .map((m) => ({ cy: Number(m[1]), fill: m[2] as string, tip: m[3] as string }))
+
+t.test('one line per server, its walks in order of users; storms left out', async (t) => {
+  const series = seriesOf([{ label: 'plaza.v1', runs: steps }])
+  t.same(series.map((s) => s.name), ['Plaza, plaza.v1', 'baseline, plaza.v1'])
+  t.same(series[0]?.points.map((p) => p.users), [300, 600, 800])
+  t.same(series[1]?.points.map((p) => [p.users, p.p99, p.held]), [[300, 25.5, true], [600, 3261, false], [800, 11319, false]])
+  t.equal(series[1]?.points[2]?.delivered, 0.86)
+})
+
+t.test('the SVG: a point per step, filled where it held, higher for a larger p99, the limit drawn', async (t) => {
+  const svg = latencyPlot(seriesOf([{ label: '', runs: steps }]), { limitMs: 50, title: 'T <&>', subtitle: 'S' })
+  t.match(svg, /^<svg xmlns="http:\/\/www.w3.org\/2000\/svg"/)
+  t.match(svg, /<\/svg>\n$/)
+  t.match(svg, 'T &lt;&amp;&gt;', 'text is escaped')
+  t.match(svg, 'limit: p99 50 ms')
+  t.equal((svg.match(/<polyline /g) ?? []).length, 2)
+  const points = circles(svg)
+  t.equal(points.length, 6)
+  const plaza = points.filter((p) => p.tip.startsWith('Plaza:'))
+  t.same(plaza.map((p) => p.fill === '#ffffff'), [false, false, true], 'hollow only where the step did not hold (800)')
+  t.ok((plaza[0]?.cy ?? 0) > (plaza[1]?.cy ?? 0) && (plaza[1]?.cy ?? 0) > (plaza[2]?.cy ?? 0), 'a larger p99 is drawn higher')
+  t.match(points.at(-1)?.tip ?? '', 'baseline: 800 users, p99 11319.0 ms, 86.0% delivered, does not hold')
+  // Logarithmic: from 10 ms to 100 s (11,319 ms rounds up), four decades of equal height.
+  const grid = [...svg.matchAll(/<text x="\d+" y="([\d.]+)" text-anchor="end">([^<]+)<\/text>/g)].map((m) => [m[2], Number(m[1])] as const)
+  t.same(grid.map(([label]) => label), ['10 ms', '100 ms', '1 s', '10 s', '100 s'])
+  const gaps = grid.slice(1).map(([, y], i) => (grid[i]?.[1] ?? 0) - y)
+  for (const gap of gaps) t.ok(Math.abs(gap - (gaps[0] ?? 0)) < 0.2, 'each decade is as tall as the others')
+})
+
+t.test('a file with no walk is refused with a reason', async (t) => {
+  t.throws(() => latencyPlot(seriesOf([{ label: '', runs: { machine: [], results: [steps.results[0] as StepRuns['results'][number]] } }]), { limitMs: 50, title: '', subtitle: '' }),
+    /needs a --step run/)
+})
+
+t.test('the command line: two files, labelled, into one SVG with the machine in its subtitle', async (t) => {
+  const dir = mkdtempSync(join(tmpdir(), 'plaza-plot-test-'))
+  t.teardown(() => rmSync(dir, { recursive: true, force: true }))
+  writeFileSync(join(dir, 'a.json'), JSON.stringify(steps))
+  writeFileSync(join(dir, 'b.json'), JSON.stringify(steps))
+  const out = join(dir, 'plot.svg')
+  const result = spawnSync(process.execPath, ['--import', 'tsx', 'bench/plot.ts', '--out', out, join(dir, 'a.json:plaza.v1'), join(dir, 'b.json:metaverse')], { cwd: root, encoding: 'utf8' })
+  t.equal(result.status, 0, result.stderr)
+  const svg = readFileSync(out, 'utf8')
+  t.match(svg, 'Plaza, plaza.v1')
+  t.match(svg, 'baseline, metaverse')
+  t.match(svg, '2026-11-26, 2 × Test CPU, 1 GiB RAM')
+  t.match(svg, 'spaces of 20, 10 moves/s each')
+  t.equal((svg.match(/stroke-dasharray="5 3" points=/g) ?? []).length, 2, 'the second file\'s lines are dashed')
+  const usage = spawnSync(process.execPath, ['--import', 'tsx', 'bench/plot.ts'], { cwd: root, encoding: 'utf8' })
+  t.equal(usage.status, 2)
+  t.match(usage.stderr, 'usage:')
+})
