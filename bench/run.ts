@@ -96,7 +96,10 @@ interface Scenario {
   hz: number
   durationS: number
   warmupS: number
-  /** A join storm of users coming back: measured on the same server process, after a first storm and a drop of everyone. */
+  /**
+   * A join storm of users coming back after a network cut: measured on the same server process,
+   * after the same users joined, walked for a while and all dropped.
+   */
   rejoin?: boolean
 }
 
@@ -662,9 +665,13 @@ async function measure (server: Server, scenario: Scenario): Promise<Figures> {
     log: (line) => process.stderr.write(`  [${server.name}] ${line}\n`)
   }
   if (scenario.rejoin === true) {
-    // Everyone joins, and drops (their sockets close, as in a network cut); then they come back.
-    const first = await runLoad(options)
-    if (first.joined !== first.users) process.stderr.write(`  [${server.name}] ${first.users - first.joined} users failed the first storm\n`)
+    // Everyone joins and walks, then drops: their sockets close, as in a network cut. Twice, so that
+    // the server has seen each path (joins, resumes, moves, flushes, drops) more than once, as one
+    // that has been up for a while has. Then they come back, measured.
+    for (let cut = 0; cut < REJOIN_CUTS; cut++) {
+      const before = await runLoad({ ...options, hz: REJOIN_WALK_HZ, durationS: REJOIN_WALK_S })
+      if (before.joined !== before.users) process.stderr.write(`  [${server.name}] ${before.users - before.joined} users failed to join before cut ${cut + 1}\n`)
+    }
   }
   const load = await runLoad({ ...options, hooks })
 
@@ -706,6 +713,10 @@ async function measure (server: Server, scenario: Scenario): Promise<Figures> {
 }
 
 const repeat = num('repeat', args.repeat, 1)
+/** How long and how fast the users of a --rejoin storm walk before the cut: slowly, so that the cut finds no backlog. */
+const REJOIN_WALK_S = 2
+const REJOIN_WALK_HZ = 1
+const REJOIN_CUTS = 2
 
 /**
  * The generator's first run is on cold code: V8 has yet to compile its hot paths, which then costs
@@ -850,7 +861,7 @@ function table (scenario: Scenario, runs: Figures[]): string {
 function title (scenario: Scenario): string {
   return scenario.mode === 'walk'
     ? `${scenario.users} users in ${scenario.spaces} spaces (${width}×${height}), ${scenario.hz} moves/s each, ${scenario.durationS} s measured after ${scenario.warmupS} s warm-up, ${dialect}`
-    : `join storm: ${scenario.users} users into ${scenario.spaces} spaces (${width}×${height}) at once${scenario.rejoin === true ? ', coming back (the same users, dropped from the same server process after a first storm)' : ''}, ${dialect}`
+    : `join storm: ${scenario.users} users into ${scenario.spaces} spaces (${width}×${height}) at once${scenario.rejoin === true ? `, coming back (the same users, who joined the same server process, walked ${REJOIN_WALK_S} s at ${REJOIN_WALK_HZ} move/s and all dropped, ${REJOIN_CUTS} times before)` : ''}, ${dialect}`
 }
 
 function gitState (): string {

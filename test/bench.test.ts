@@ -113,7 +113,7 @@ t.test('a join storm and a walk against Plaza and the three baselines: plain, co
   t.equal(storm?.scenario.mode, 'join-storm')
   t.equal(rejoin?.scenario.mode, 'join-storm')
   t.equal(rejoin?.scenario.rejoin, true, '--rejoin adds the storm of users coming back')
-  t.match(stdout, '#### join storm: 12 users into 3 spaces (20×20) at once, coming back')
+  t.match(stdout, '#### join storm: 12 users into 3 spaces (20×20) at once, coming back (the same users, who joined the same server process')
   t.equal(walk?.scenario.mode, 'walk')
   for (const result of [storm, rejoin]) {
     t.same(result?.runs.map((r) => r.server), ['Plaza', 'baseline', 'baseline --cork', 'baseline --fastify'])
