@@ -27,10 +27,10 @@ export interface StepRuns {
 interface Point { users: number, p99: number, held: boolean, delivered: number }
 interface Series { name: string, dashed: boolean, color: string, points: Point[] }
 
-const WIDTH = 760
+const WIDTH = 800
 const HEIGHT = 440
-const LEFT = 64
-const RIGHT = 210
+const LEFT = 76
+const RIGHT = 230
 const TOP = 48
 const BOTTOM = 56
 const COLORS: Record<string, string> = { Plaza: '#1f6feb', baseline: '#d1242f', 'baseline --cork': '#2da44e', 'baseline --fastify': '#8250df' }
@@ -97,7 +97,7 @@ export function latencyPlot (series: Series[], options: { limitMs: number, title
       `<text x="${f(x(users))}" y="${TOP + plotH + 16}" text-anchor="middle">${users}</text>`)
   }
   out.push(`<text x="${LEFT + plotW / 2}" y="${HEIGHT - 14}" text-anchor="middle">users</text>`,
-    `<text transform="translate(16 ${TOP + plotH / 2}) rotate(-90)" text-anchor="middle">move→peer latency p99</text>`,
+    `<text transform="translate(18 ${TOP + plotH / 2}) rotate(-90)" text-anchor="middle">move→peer latency p99</text>`,
     `<rect x="${LEFT}" y="${TOP}" width="${plotW}" height="${plotH}" fill="none" stroke="#8c959f"/>`,
     `<line x1="${LEFT}" x2="${LEFT + plotW}" y1="${f(y(options.limitMs))}" y2="${f(y(options.limitMs))}" stroke="#bf8700" stroke-dasharray="6 4" stroke-width="1.5"/>`,
     `<text x="${LEFT + plotW - 4}" y="${f(y(options.limitMs) - 5)}" text-anchor="end" fill="#9a6700">limit: p99 ${msLabel(options.limitMs)}</text>`)
