@@ -12,7 +12,7 @@
 import { type ChildProcess, execFileSync, spawn } from 'node:child_process'
 import { randomBytes } from 'node:crypto'
 import { once } from 'node:events'
-import { appendFileSync, closeSync, existsSync, mkdtempSync, openSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
+import { appendFileSync, closeSync, existsSync, mkdtempSync, openSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs'
 import { request as httpRequest } from 'node:http'
 import { createServer } from 'node:net'
 import os from 'node:os'
@@ -102,6 +102,11 @@ interface Scenario {
    */
   rejoin?: boolean
 }
+
+/** How long and how fast the users of a --rejoin storm walk before each cut (slowly: the cut finds no backlog), and how many cuts. */
+const REJOIN_WALK_S = 2
+const REJOIN_WALK_HZ = 1
+const REJOIN_CUTS = 2
 
 const scenarios: Scenario[] = []
 const walkOf = (users: number): Scenario => ({
@@ -351,6 +356,27 @@ function cpuSeconds (pid: number): number {
   }
 }
 
+/**
+ * CPU seconds (user + system) of the process's threads other than the main one so far: V8's
+ * compiler and GC helpers and libuv's pool. NaN without /proc.
+ */
+function otherThreadsCpuSeconds (pid: number): number {
+  try {
+    let ticks = 0
+    for (const tid of readdirSync(`/proc/${pid}/task`)) {
+      if (tid === String(pid)) continue
+      try {
+        const stat = readFileSync(`/proc/${pid}/task/${tid}/stat`, 'utf8')
+        const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ')
+        ticks += Number(fields[11]) + Number(fields[12])
+      } catch { /* the thread ended meanwhile: its time is gone from the sum, a small undercount */ }
+    }
+    return ticks / clockTicks
+  } catch {
+    return Number.NaN
+  }
+}
+
 /** CPU seconds the whole machine spent busy so far (every core; steal apart); NaN without /proc. */
 function machineBusy (): { busy: number, steal: number } {
   try {
@@ -409,6 +435,8 @@ interface Server {
   lagRead: () => Promise<Lag>
   /** Moves the server says it accepted so far (Plaza's counter), when it says. */
   acceptedMoves?: () => Promise<number>
+  /** Joins that resumed a ghost where it stood, so far (Plaza's counter). */
+  resumedJoins?: () => Promise<number>
   redis?: Redis
   /** What the server printed so far. */
   output: () => string
@@ -490,6 +518,7 @@ async function startPlaza (redisUrl: string, spaces: number): Promise<Server> {
       }
     },
     acceptedMoves: async () => metric(await scrape(), 'plaza_moves_total{result="accepted"}'),
+    resumedJoins: async () => metric(await scrape(), 'plaza_joins_total{kind="resume"}'),
     redis,
     output,
     trouble,
@@ -558,6 +587,12 @@ export interface Figures {
   cpuPct: number
   cpuUsPerUserS: number
   cpuMs: number
+  /** CPU of the server's threads other than the main one (V8's compiler and GC helpers, libuv's pool), ms. */
+  cpuOtherThreadsMs: number
+  /** CPU of the bench's own process (the load generator) in the window, ms. */
+  generatorCpuMs: number
+  /** Joins the server counted as resuming a ghost in the window (Plaza only). */
+  resumedJoins: number
   rssMB: number
   rssIdleMB: number
   rssPerUserKB: number
@@ -594,6 +629,10 @@ async function measure (server: Server, scenario: Scenario): Promise<Figures> {
   let callsT1 = 0
   let accepted0 = Number.NaN
   let accepted1 = Number.NaN
+  let resumed0 = Number.NaN
+  let resumed1 = Number.NaN
+  let otherThreads0 = Number.NaN
+  let otherThreads1 = Number.NaN
   let lag: Lag = { p99Ms: Number.NaN, maxMs: Number.NaN }
   let lagValid = false
   const troubleBefore = server.trouble().count
@@ -608,6 +647,7 @@ async function measure (server: Server, scenario: Scenario): Promise<Figures> {
   // overloaded server may not answer in time): that figure is then missing, the others are not.
   const warn = (what: string) => (err: unknown): void => { process.stderr.write(`  [${server.name}] ${what}: ${(err as Error).message}\n`) }
   const begin = async (): Promise<void> => {
+    otherThreads0 = otherThreadsCpuSeconds(server.pid)
     cpu0 = cpuSeconds(server.pid)
     redisCpu0 = privateRedisPid !== undefined && server.redis !== undefined ? cpuSeconds(privateRedisPid) : Number.NaN
     machine0 = machineBusy()
@@ -618,12 +658,14 @@ async function measure (server: Server, scenario: Scenario): Promise<Figures> {
       return false
     })
     if (server.acceptedMoves !== undefined) accepted0 = await server.acceptedMoves().catch(() => Number.NaN)
+    if (server.resumedJoins !== undefined) resumed0 = await server.resumedJoins().catch(() => Number.NaN)
     if (server.redis !== undefined) {
       calls0 = await redisCalls(server.redis).catch(() => undefined)
       callsT0 = performance.now()
     }
   }
   const end = async (): Promise<void> => {
+    otherThreads1 = otherThreadsCpuSeconds(server.pid)
     cpu1 = cpuSeconds(server.pid)
     redisCpu1 = privateRedisPid !== undefined && server.redis !== undefined ? cpuSeconds(privateRedisPid) : Number.NaN
     machine1 = machineBusy()
@@ -642,6 +684,7 @@ async function measure (server: Server, scenario: Scenario): Promise<Figures> {
       })
       : { p99Ms: Number.NaN, maxMs: Number.NaN }
     if (server.acceptedMoves !== undefined) accepted1 = await server.acceptedMoves().catch(() => Number.NaN)
+    if (server.resumedJoins !== undefined) resumed1 = await server.resumedJoins().catch(() => Number.NaN)
   }
   const hooks = scenario.mode === 'walk' ? { measureStart: begin, measureEnd: end } : { joinStart: begin, joinEnd: end }
   const userIdPrefix = `b${randomBytes(3).toString('hex')}_`
@@ -693,6 +736,9 @@ async function measure (server: Server, scenario: Scenario): Promise<Figures> {
     cpuPct: cpu / seconds * 100,
     cpuUsPerUserS: cpu / seconds / users * 1e6,
     cpuMs: cpu * 1000,
+    cpuOtherThreadsMs: (otherThreads1 - otherThreads0) * 1000,
+    generatorCpuMs: (self1.user + self1.system) / 1000,
+    resumedJoins: resumed1 - resumed0,
     rssMB: rss / 2 ** 20,
     rssIdleMB: rssIdle / 2 ** 20,
     rssPerUserKB: (rss - rssIdle) / users / 1024,
@@ -713,16 +759,10 @@ async function measure (server: Server, scenario: Scenario): Promise<Figures> {
 }
 
 const repeat = num('repeat', args.repeat, 1)
-/** How long and how fast the users of a --rejoin storm walk before the cut: slowly, so that the cut finds no backlog. */
-const REJOIN_WALK_S = 2
-const REJOIN_WALK_HZ = 1
-const REJOIN_CUTS = 2
 
 /**
- * The generator's first run is on cold code: V8 has yet to compile its hot paths, which then costs
- * it about twice the CPU of a later run (a 2,000-user storm: 1,000–1,250 ms against 450–850), taken
- * from the server it shares the machine with: whichever server went first (Plaza) paid for it. The
- * first scenario, run once against a bare baseline and not measured, compiles them beforehand.
+ * The generator's first run is on cold code (V8 compiles its hot paths meanwhile) and takes CPU from
+ * the server beside it, the first one measured: the first scenario, once against a bare baseline.
  */
 async function warmUpGenerator (): Promise<void> {
   const first = scenarios[0] as Scenario
@@ -819,6 +859,9 @@ const stormRows: Row[] = [
   { label: 'failed joins / unexpected closes', value: (f) => f.load.joinFailures, text: (f) => `${f.load.joinFailures} / ${f.load.unexpectedCloses}${codes(f)}`, noRatio: true },
   { label: 'server CPU during the storm (ms)', value: (f) => f.cpuMs, digits: 0 },
   { label: 'server CPU during the storm (% of one core)', value: (f) => f.cpuPct, digits: 0 },
+  { label: 'of which on threads other than the main one (ms; V8 compiling and GC)', value: (f) => f.cpuOtherThreadsMs, digits: 0 },
+  { label: 'load generator CPU during the storm (ms)', value: (f) => f.generatorCpuMs, digits: 0 },
+  { label: 'joins that resumed a ghost (the server\'s count)', value: (f) => f.resumedJoins, digits: 0, noRatio: true },
   { label: 'server RSS (MB)', value: (f) => f.rssMB },
   { label: 'server RSS per user, over idle (KB)', value: (f) => f.rssPerUserKB },
   { label: 'Redis commands per join', value: (f) => f.redisPerJoin, digits: 2 },
