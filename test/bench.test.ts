@@ -43,7 +43,7 @@ t.test('a join storm and a walk against Plaza and the three baselines (plain, co
   ])
   for (const figure of [...walkFigures, ...stormFigures]) t.match(stdout, `| ${figure} |`, `the table shows "${figure}"`)
   t.match(stdout, '| figure | Plaza | baseline | baseline --cork | baseline --fastify | Plaza/baseline | Plaza/baseline --cork | Plaza/baseline --fastify |')
-  t.match(stderr, 'warming up the load generator: join storm: 12 users into 3 spaces', 'the generator ran the first scenario once before measuring')
+  t.match(stderr, 'warming up the load generator: join storm: 12 users into 3 spaces (20×20) at once, plaza.v1, twice against the baseline', 'the generator ran the first scenario twice before measuring')
 
   const [storm, walk] = output.results
   t.equal(storm?.scenario.mode, 'join-storm')
