@@ -112,7 +112,7 @@ export function latencyPlot (series: Series[], options: { limitMs: number, title
     const dash = s.dash === '' ? '' : ` stroke-dasharray="${s.dash}"`
     out.push(`<polyline fill="none" stroke="${s.color}" stroke-width="2"${dash} points="${s.points.map((p) => `${f(x(p.users))},${f(y(p.p99))}`).join(' ')}"/>`)
     for (const p of s.points) {
-      const tip = `${s.name}: ${p.users} users, p99 ${p.p99.toFixed(1)} ms, ${(p.deliveredShare * 100).toFixed(1)}% delivered${held(p) ? '' : ', does not hold'}`
+      const tip = `${s.name}: ${p.users} users, p99 ${p.p99.toFixed(1)} ms, ${(p.deliveredShare * 100).toFixed(2)}% delivered${held(p) ? '' : ', does not hold'}`
       out.push(`<circle cx="${f(x(p.users))}" cy="${f(y(p.p99))}" r="4.5" stroke="${s.color}" stroke-width="2" fill="${held(p) ? s.color : '#ffffff'}"><title>${xml(tip)}</title></circle>`)
     }
   }
@@ -131,18 +131,27 @@ export function latencyPlot (series: Series[], options: { limitMs: number, title
   return out.join('\n')
 }
 
+const USAGE = 'usage: npx tsx bench/plot.ts --out FILE.svg RUN.json[:label] [RUN.json[:label] …] [--p99-limit 50] [--title T]\n'
+
 function main (): void {
-  const { values, positionals } = parseArgs({
-    allowPositionals: true,
-    options: {
-      out: { type: 'string' },
-      'p99-limit': { type: 'string', default: '50' },
-      title: { type: 'string' }
+  const { values, positionals } = (() => {
+    try {
+      return parseArgs({
+        allowPositionals: true,
+        options: {
+          out: { type: 'string' },
+          'p99-limit': { type: 'string', default: '50' },
+          title: { type: 'string' }
+        }
+      })
+    } catch (err) {
+      process.stderr.write(`${(err as Error).message}\n${USAGE}`)
+      return process.exit(2)
     }
-  })
+  })()
   const limitMs = Number(values['p99-limit'])
-  if (values.out === undefined || positionals.length === 0 || !(limitMs > 0)) {
-    process.stderr.write('usage: npx tsx bench/plot.ts --out FILE.svg RUN.json[:label] [RUN.json[:label] …] [--p99-limit 50] [--title T]\n')
+  if (values.out === undefined || positionals.length === 0 || !Number.isFinite(limitMs) || limitMs <= 0) {
+    process.stderr.write(USAGE)
     process.exit(2)
   }
   const files = positionals.map((arg) => {

@@ -50,9 +50,7 @@ t.test('the SVG: a point per step, filled where it held, higher for a larger p99
   const stricter = circles(latencyPlot(seriesOf([{ label: '', runs: steps }]), { limitMs: 30, title: '', subtitle: '' }))
   t.same(stricter.filter((p) => p.tip.startsWith('Plaza:')).map((p) => p.fill === '#ffffff'), [false, true, true], 'the limit drawn is the one the points are judged by')
   t.ok((plaza[0]?.cy ?? 0) > (plaza[1]?.cy ?? 0) && (plaza[1]?.cy ?? 0) > (plaza[2]?.cy ?? 0), 'a larger p99 is drawn higher')
-  t.match(points.at(-1)?.tip ?? '', 'baseline: 800 users, p99 11319.0 ms, 86.0% delivered, does not hold')
-  const width = Number(/^<svg [^>]* width="(\d+)"/.exec(svg)?.[1])
-  t.ok(width >= 76 + 494 + 46 + 7 * 'baseline'.length, 'the legend fits')
+  t.match(points.at(-1)?.tip ?? '', 'baseline: 800 users, p99 11319.0 ms, 86.00% delivered, does not hold')
   // Logarithmic: from 10 ms to 100 s (11,319 ms rounds up), four decades of equal height.
   const grid = [...svg.matchAll(/<text x="\d+" y="([\d.]+)" text-anchor="end">([^<]+)<\/text>/g)].map((m) => [m[2], Number(m[1])] as const)
   t.same(grid.map(([label]) => label), ['10 ms', '100 ms', '1 s', '10 s', '100 s'])
@@ -66,6 +64,19 @@ t.test('all the same power of ten still makes an axis; the x axis ends on a labe
   t.notMatch(svg, 'NaN')
   t.notMatch(svg, 'Infinity')
   t.match(svg, '>800</text>', '700 users: the axis runs to 800, labelled')
+})
+
+t.test('a broadcast lost is enough for a point not to hold; the legend is as wide as its longest name', async (t) => {
+  const lossy: StepRuns = {
+    machine: [],
+    results: [{ scenario: { mode: 'walk', users: 100, spaces: 5, hz: 10 }, runs: [run('Plaza', 20, 1000), run('baseline', 20, 999)] }]
+  }
+  const label = 'a rather long label for this run'
+  const svg = latencyPlot(seriesOf([{ label, runs: lossy }]), { limitMs: 50, title: '', subtitle: '' })
+  t.same(circles(svg).map((p) => [p.tip.split(':')[0], p.fill === '#ffffff']), [['Plaza, a rather long label for this run', false], ['baseline, a rather long label for this run', true]])
+  t.match(circles(svg)[1]?.tip ?? '', '99.90% delivered, does not hold')
+  const width = Number(/^<svg [^>]* width="(\d+)"/.exec(svg)?.[1])
+  t.ok(width >= 76 + 494 + 46 + 7 * `baseline, ${label}`.length, `the legend fits (${width} px)`)
 })
 
 t.test('a file with no walk is refused with a reason', async (t) => {
@@ -87,7 +98,7 @@ t.test('the command line: two files, labelled, into one SVG with the machine in 
   t.match(svg, '2026-11-26, 2 × Test CPU, 1 GiB RAM')
   t.match(svg, 'spaces of 20, 10 moves/s each')
   t.equal((svg.match(/stroke-dasharray="5 3" points=/g) ?? []).length, 2, 'the second file\'s lines are dashed')
-  for (const args of [[], ['--out', out, join(dir, 'a.json'), '--p99-limit', 'fifty']]) {
+  for (const args of [[], ['--out', out, join(dir, 'a.json'), '--p99-limit', 'fifty'], ['--out', out, join(dir, 'a.json'), '--p99-limit', 'Infinity'], ['--out', out, join(dir, 'a.json'), '--colour']]) {
     const usage = spawnSync(process.execPath, ['--import', 'tsx', 'bench/plot.ts', ...args], { cwd: root, encoding: 'utf8' })
     t.equal(usage.status, 2, `refused: ${args.join(' ') || 'no arguments'}`)
     t.match(usage.stderr, 'usage:')

@@ -6,7 +6,7 @@ import { bench, noKeysLeft } from './helpers/bench.js'
  * users coming back to a server process they joined, walked on and dropped from twice, and Plaza
  * resumes every one of them.
  */
-t.test('users coming back after a cut: Plaza resumes every one; the baseline takes them as new', async (t) => {
+t.test('users coming back after a cut: everyone is back, and Plaza resumed every one', async (t) => {
   const { stdout, output } = await bench(t, ['--join-storm', '12/3', '--rejoin', '--baseline', 'plain', '--no-generator-warmup'])
   const [storm, rejoin] = output.results
   t.equal(storm?.scenario.rejoin, undefined, 'the fresh process\'s storm comes first')

@@ -24,6 +24,7 @@ export interface Run {
     unexpectedCloses: number
   }
   cpuPct: number
+  cpuMs: number
   cpuOtherThreadsMs: number
   generatorCpuMs: number
   resumedJoins: number
