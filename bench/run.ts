@@ -644,8 +644,9 @@ async function measure (server: Server, scenario: Scenario): Promise<Figures> {
   // NaN until the window ends: a window that never ends leaves its figures missing, not wrong.
   let self1 = { user: Number.NaN, system: Number.NaN }
 
-  // What /proc says is read first and at once; what the server or Redis must answer may fail (an
-  // overloaded server may not answer in time): that figure is then missing, the others are not.
+  // What /proc says is always read, at once (after the scrapes at the start, before them at the end);
+  // what the server or Redis must answer may fail (an overloaded server may not answer in time):
+  // that figure is then missing, the others are not.
   const warn = (what: string) => (err: unknown): void => { process.stderr.write(`  [${server.name}] ${what}: ${(err as Error).message}\n`) }
   const begin = async (): Promise<void> => {
     lagValid = await server.lagReset().then(() => true, (err: unknown) => {
