@@ -345,12 +345,17 @@ try {
   clockTicks = Number(execFileSync('getconf', ['CLK_TCK']).toString().trim()) || 100
 } catch { /* Linux's usual */ }
 
+/** Clock ticks of user + system time in a `stat` file of /proc (a process's or a thread's); throws without it. */
+function statTicks (path: string): number {
+  const stat = readFileSync(path, 'utf8')
+  const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ')
+  return Number(fields[11]) + Number(fields[12])
+}
+
 /** CPU seconds (user + system) the process used so far; NaN without /proc. */
 function cpuSeconds (pid: number): number {
   try {
-    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8')
-    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ')
-    return (Number(fields[11]) + Number(fields[12])) / clockTicks
+    return statTicks(`/proc/${pid}/stat`) / clockTicks
   } catch {
     return Number.NaN
   }
@@ -366,9 +371,7 @@ function otherThreadsCpuSeconds (pid: number): number {
     for (const tid of readdirSync(`/proc/${pid}/task`)) {
       if (tid === String(pid)) continue
       try {
-        const stat = readFileSync(`/proc/${pid}/task/${tid}/stat`, 'utf8')
-        const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ')
-        ticks += Number(fields[11]) + Number(fields[12])
+        ticks += statTicks(`/proc/${pid}/task/${tid}/stat`)
       } catch { /* the thread ended meanwhile: its whole time leaves the sum (V8's and libuv's threads live as long as the process) */ }
     }
     return ticks / clockTicks
