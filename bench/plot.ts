@@ -12,16 +12,15 @@ import { readFileSync, writeFileSync } from 'node:fs'
 import { resolve } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { parseArgs } from 'node:util'
+import type { LoadResult } from './load.js'
+import type { Figures, Scenario } from './run.js'
 
-/** The part of a bench JSON file (see run.ts) that the plot reads. */
+/** The part of a bench JSON file (run.ts's `--json`, where NaN is written as null) that the plot reads. */
 export interface StepRuns {
   machine: string[]
   results: Array<{
-    scenario: { mode: string, users: number, spaces: number, hz: number }
-    runs: Array<{
-      server: string
-      load: { users: number, joined: number, latencyMs: { p99: number | null }, broadcasts: { delivered: number, expected: number } }
-    }>
+    scenario: Pick<Scenario, 'mode' | 'users' | 'spaces' | 'hz'>
+    runs: Array<Pick<Figures, 'server'> & { load: Pick<LoadResult, 'users' | 'joined' | 'broadcasts'> & { latencyMs: { p99: number | null } } }>
   }>
 }
 

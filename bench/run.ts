@@ -89,7 +89,7 @@ for (const b of baselines) {
   }
 }
 
-interface Scenario {
+export interface Scenario {
   mode: 'walk' | 'join-storm'
   users: number
   spaces: number
