@@ -1,5 +1,5 @@
 import t from 'tap'
-import { latencyPlot, seriesOf, type StepRuns } from '../bench/plot.js'
+import { latencyPlot, seriesOf } from '../bench/plot.js'
 import { bench, finite, noKeysLeft } from './helpers/bench.js'
 
 /**
@@ -74,7 +74,7 @@ t.test('a join storm and a walk against Plaza and the three baselines (plain, co
   }
   const plaza = walk?.runs.find((r) => r.server === 'Plaza')
   t.ok(finite(plaza?.redisPerMove), 'Redis commands per accepted move are counted for Plaza')
-  const svg = latencyPlot(seriesOf([{ label: 'plaza.v1', runs: output as unknown as StepRuns }]), { limitMs: 50, title: '', subtitle: '' })
+  const svg = latencyPlot(seriesOf([{ label: 'plaza.v1', runs: output }]), { limitMs: 50, title: '', subtitle: '' })
   t.equal((svg.match(/<polyline /g) ?? []).length, 4, 'bench/plot.ts draws a line per server from what the bench wrote')
   await noKeysLeft(t, output)
 })

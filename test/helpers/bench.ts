@@ -5,38 +5,16 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { Redis } from 'ioredis'
 import type { Test } from 'tap'
+import type { Figures, Scenario } from '../../bench/run.js'
 
-/** Running `npm run bench` from a test: its output, its JSON, and a check that it left no key behind. */
+/** Running `npm run bench` from a test: its output, its JSON (run.ts's types), and a check that it left no key behind. */
 const root = new URL('../..', import.meta.url).pathname
 
-export interface Percentiles { p50: number, p95: number, p99: number, max: number, samples: number }
-export interface Run {
-  server: string
-  load: {
-    users: number
-    joined: number
-    joinStormMs: number
-    joinLatencyMs: Percentiles
-    moves: { sent: number, rejected: number, accepted: number }
-    broadcasts: { delivered: number, expected: number }
-    latencyMs: Percentiles
-    mismatched: number
-    unexpectedCloses: number
-  }
-  cpuPct: number
-  cpuMs: number
-  cpuOtherThreadsMs: number
-  generatorCpuMs: number
-  resumedJoins: number
-  rssMB: number
-  redisPerMove: number
-  redisPerJoin: number
-  lag: { p99Ms: number, maxMs: number }
-}
 export interface Output {
+  machine: string[]
   redisUrl: string
   keyPrefixes: string[]
-  results: Array<{ scenario: { mode: 'walk' | 'join-storm', users: number, rejoin?: boolean }, runs: Run[] }>
+  results: Array<{ scenario: Scenario, runs: Figures[] }>
 }
 
 export async function bench (t: Test, args: string[]): Promise<{ stdout: string, stderr: string, output: Output }> {
