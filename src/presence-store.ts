@@ -1,6 +1,7 @@
 import type { Redis } from 'ioredis'
 import type { RedisKeys } from './keys.js'
 import { isDebugEnabled, type Logger } from './logger.js'
+import { LoopLoad } from './loop-load.js'
 import { getOrCreate } from './maps.js'
 import { parseJsonObject } from './protocol.js'
 import { indexMember } from './stale-sweeper.js'
@@ -184,11 +185,18 @@ interface PendingClaim {
 }
 
 /**
- * How often at most a round of claim calls goes out: in a storm, the joins of those milliseconds share
- * a call (and its write to Redis's socket, which costs more than the script). A join after a quiet
- * moment goes at once.
+ * How often at most a round of claim calls goes out while the server is saturated: in a storm, the
+ * joins of those milliseconds share a call (and its write to Redis's socket, which costs more than
+ * the script), instead of one call per turn of the event loop.
  */
 const CLAIM_SPACING_MS = 10
+/**
+ * Saturated: the event loop ran callbacks for this share of the last LOAD_WINDOW_MS to twice that.
+ * Below it the loop waits for I/O at times, and a join goes at once: holding it would only slow a
+ * client that waits for each join before the next, and save nothing.
+ */
+const SATURATED = 0.9
+const LOAD_WINDOW_MS = 100
 
 /** How many joins one script call carries at most: Redis runs nothing else meanwhile. */
 const MAX_CLAIMS_PER_CALL = 200
@@ -252,6 +260,7 @@ export class RedisPresenceStore implements PresenceStore {
   #claiming = false
   /** When the last round went out (performance.now()). */
   #lastClaimsAt = Number.NEGATIVE_INFINITY
+  readonly #loopLoad = new LoopLoad(LOAD_WINDOW_MS)
   readonly #claimSpacingMs: number
   /** The wait before the next round, while there is one. */
   #spacing: NodeJS.Timeout | undefined
@@ -309,10 +318,10 @@ export class RedisPresenceStore implements PresenceStore {
   /**
    * Queues a join's claim and read for the next script call. The joins of a turn of the event loop
    * share one call, and while a call is on its way the joins that arrive meanwhile wait for it, then
-   * go together (a group commit), no sooner than CLAIM_SPACING_MS after the last round: a storm of
-   * 2,000 joins costs ~100 calls, not 2,000, each join waiting for the longer of the spacing and the
-   * call already out, then for its own. Each call is bounded by the command timeout, so a join waits
-   * two of them at worst.
+   * go together (a group commit); while the server is saturated, no sooner than CLAIM_SPACING_MS after
+   * the last round: a storm of 2,000 joins costs ~100 calls, not 2,000, each join waiting for the
+   * longer of the spacing and the call already out, then for its own. Each call is bounded by the
+   * command timeout, so a join waits two of them at worst.
    */
   #claim (spaceId: string, userId: string): Promise<ClaimReply> {
     return new Promise((resolve, reject) => {
@@ -324,8 +333,10 @@ export class RedisPresenceStore implements PresenceStore {
   #scheduleClaims (): void {
     if (this.#claimsScheduled || this.#claiming) return
     this.#claimsScheduled = true
+    // Read at every round, so that the load's window follows the rounds.
+    const saturated = this.#loopLoad.utilization() >= SATURATED
     const wait = this.#lastClaimsAt + this.#claimSpacingMs - performance.now()
-    if (wait > 0) this.#spacing = setTimeout(() => this.#sendClaims(), wait)
+    if (wait > 0 && saturated) this.#spacing = setTimeout(() => this.#sendClaims(), wait)
     else setImmediate(() => this.#sendClaims())
   }
 

@@ -5,6 +5,7 @@ import { redisKeys } from '../src/keys.js'
 import type { Logger } from '../src/logger.js'
 import { type PresenceRecord, RedisPresenceStore } from '../src/presence-store.js'
 import { isolate, REDIS_URL, settle, startApp, type TestApp } from './helpers/app.js'
+import { saturate } from './helpers/loop.js'
 import { PrivateRedis } from './helpers/private-redis.js'
 import { TestClient, neighbour } from './helpers/client.js'
 
@@ -521,7 +522,8 @@ t.test('in a storm, claim calls go at most every few milliseconds: joins of succ
   // The store's warm-up join made a call: after a quiet moment, the next goes at once.
   await new Promise((resolve) => setTimeout(resolve, spacingMs))
   t.ok(await quick(store.claimAndRead('s1', 'a', true)), 'a join after a quiet moment goes at once, and reads the store')
-  // Redis has answered; joins now arrive one per turn, as a storm's do.
+  // Redis has answered; the server is saturated, and joins arrive one per turn, as a storm's do.
+  await saturate(400)
   const later: Array<Promise<{ fromStore: boolean }>> = []
   for (let turn = 0; turn < 3; turn++) {
     later.push(store.claimAndRead('s1', `b${turn}`, true))
@@ -533,9 +535,23 @@ t.test('in a storm, claim calls go at most every few milliseconds: joins of succ
   t.ok(await quick(store.claimAndRead('s1', 'c', true)), 'and after the next quiet moment, again')
   t.equal(await calls(), 3)
   // A join that would wait out the spacing when the store closes goes at once.
+  await saturate(400)
   const waiting = quick(store.claimAndRead('s1', 'd', true))
   await store.close()
   t.ok(await waiting, 'closing sends the waiting join, and it reads the store')
+})
+
+t.test('joins that each wait for the one before go at once on a server that is not saturated', async (t) => {
+  const spacingMs = 1000
+  const { store, calls } = await countedStore(t, await PrivateRedis.start(t), { claimSpacingMs: spacingMs })
+  // A client that joins its users one after the other: each join follows the last call closely.
+  // (Past the load's first window: before it, the store does not judge the load at all.)
+  await new Promise((resolve) => setTimeout(resolve, 150))
+  const started = performance.now()
+  for (let i = 0; i < 5; i++) t.ok((await store.claimAndRead('s1', `u${i}`, true)).fromStore)
+  const elapsed = performance.now() - started
+  t.ok(elapsed < spacingMs, `none waited out the spacing (${elapsed.toFixed(0)} ms for five)`)
+  t.equal(await calls(), 5, 'a call each')
 })
 
 t.test('a flush writes every space in few script calls, in chunks when a space has many users', async (t) => {
