@@ -60,6 +60,12 @@ export interface LoadOptions {
   spaceHeight: number
   /** WebSocket handshakes in flight at once. */
   connectConcurrency: number
+  /**
+   * When set (> 0), joins wait for each other instead: at most this many users between their connect
+   * and their space-joined, each next user connecting when one is in (a client that joins its users
+   * one after another, or a few at a time). connectConcurrency is then unused.
+   */
+  joinConcurrency?: number
   /** Seconds to wait for every space-joined. */
   joinTimeoutS: number
   /**
@@ -79,6 +85,8 @@ export interface LoadResult {
   spaces: number
   joined: number
   joinFailures: number
+  /** The most users that were between their connect and their space-joined (or failure) at once. */
+  joiningAtOnceMax: number
   /** First connect → last space-joined, ms. */
   joinStormMs: number
   /** Per user, join sent → space-joined, ms. */
@@ -117,6 +125,8 @@ class User {
   awaitingClose = false
   joinSentAt = 0
   joinedAt = 0
+  /** Holds one of the storm's places in flight (connectConcurrency or joinConcurrency). */
+  holding = false
   /** Other users of the space who joined: the recipients of each of this user's moves. */
   peers = 0
   // The walk: between A and B, currently at A when atA.
@@ -203,6 +213,8 @@ export async function runLoad (options: LoadOptions): Promise<LoadResult> {
   const walking = hz > 0 && options.durationS > 0
   const capacity = walking ? Math.ceil((options.warmupS + options.durationS + 2) * hz * 1.25) + 16 : 1
   const spread = options.perAddress > 0 && isLoopback(options.url)
+  const joinsWait = (options.joinConcurrency ?? 0) > 0
+  const inFlightLimit = joinsWait ? (options.joinConcurrency as number) : options.connectConcurrency
 
   const users: User[] = []
   const members: User[][] = Array.from({ length: s }, () => [])
@@ -349,7 +361,9 @@ export async function runLoad (options: LoadOptions): Promise<LoadResult> {
     user.joinedAt = now
     lastJoinedAt = now
     joined++
+    joining--
     onJoinProgress()
+    if (joinsWait) release(user)
   }
 
   const onRejected = (user: User, payload: Record<string, unknown>): void => {
@@ -393,6 +407,7 @@ export async function runLoad (options: LoadOptions): Promise<LoadResult> {
     if (user.failed || user.joined) return
     user.failed = true
     failed++
+    joining--
     onJoinProgress()
   }
 
@@ -406,25 +421,31 @@ export async function runLoad (options: LoadOptions): Promise<LoadResult> {
   })
   let next = 0
   let inFlight = 0
+  /** Users between their connect and their space-joined or failure, now and at most. */
+  let joining = 0
+  let joiningAtOnceMax = 0
   const launch = (): void => {
-    while (inFlight < options.connectConcurrency && next < n) open(users[next++] as User)
+    while (inFlight < inFlightLimit && next < n) open(users[next++] as User)
+  }
+  /** The user's place in flight goes to the next user. */
+  function release (user: User): void {
+    if (!user.holding) return
+    user.holding = false
+    inFlight--
+    launch()
   }
   const open = (user: User): void => {
     inFlight++
-    let settled = false
-    const settle = (): void => {
-      if (settled) return
-      settled = true
-      inFlight--
-      launch()
-    }
+    user.holding = true
+    joiningAtOnceMax = Math.max(joiningAtOnceMax, ++joining)
+    const settle = (): void => release(user)
     user.socket = new RawWebSocket(options.url, {
       protocol: dialect,
       handshakeTimeoutMs: options.joinTimeoutS * 1000,
       ...(spread ? { localAddress: loopbackAddress(Math.floor(user.index / options.perAddress)) } : {})
     }, {
       onOpen: () => {
-        settle()
+        if (!joinsWait) settle()
         const socket = user.socket as RawWebSocket
         if (socket.protocol !== dialect && !warnedProtocol) {
           warnedProtocol = true
@@ -571,6 +592,7 @@ export async function runLoad (options: LoadOptions): Promise<LoadResult> {
     spaces: s,
     joined,
     joinFailures: failed,
+    joiningAtOnceMax,
     joinStormMs,
     joinLatencyMs: percentiles(joinLatencies, joinCount),
     windowS,
@@ -606,11 +628,12 @@ if (process.argv[1] !== undefined && fileURLToPath(import.meta.url) === resolve(
       warmup: { type: 'string', default: '2' },
       width: { type: 'string', default: '20' },
       height: { type: 'string', default: '20' },
-      'per-address': { type: 'string', default: '50' }
+      'per-address': { type: 'string', default: '50' },
+      'join-concurrency': { type: 'string', default: '0' }
     }
   })
   if (values.secret === undefined) {
-    process.stderr.write('usage: tsx bench/load.ts --url ws://HOST:PORT/ws --secret JWT_SECRET [--users 100] [--spaces N | --space-size 20] [--hz 10] [--duration 20] [--dialect plaza.v1|metaverse]\n')
+    process.stderr.write('usage: tsx bench/load.ts --url ws://HOST:PORT/ws --secret JWT_SECRET [--users 100] [--spaces N | --space-size 20] [--hz 10] [--duration 20] [--dialect plaza.v1|metaverse] [--join-concurrency K]\n')
     process.exit(2)
   }
   const users = Number(values.users)
@@ -629,6 +652,7 @@ if (process.argv[1] !== undefined && fileURLToPath(import.meta.url) === resolve(
     spaceWidth: Number(values.width),
     spaceHeight: Number(values.height),
     connectConcurrency: 200,
+    joinConcurrency: Number(values['join-concurrency']),
     joinTimeoutS: 60,
     perAddress: Number(values['per-address']),
     log: (line) => process.stderr.write(`${line}\n`)

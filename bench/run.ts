@@ -25,7 +25,7 @@ import { type Dialect, type LoadOptions, type LoadResult, hs256Tokens, loopbackA
 
 const root = new URL('..', import.meta.url).pathname
 const usage = `usage: npm run bench -- [--users 200] [--spaces S | --space-size 20] [--hz 10] [--duration 20] [--warmup 2]
-  [--step 200,400,600] [--join-storm 2000/100 [--rejoin]] [--dialect plaza.v1|metaverse] [--baseline plain|cork|fastify|plain,cork,…|none]
+  [--step 200,400,600] [--join-storm 2000/100 [--rejoin] [--join-concurrency K]] [--dialect plaza.v1|metaverse] [--baseline plain|cork|fastify|plain,cork,…|none]
   [--repeat 1] [--redis-url URL | --private-redis] [--out bench/RESULTS.md] [--json FILE] [--no-plaza] [--cpu-prof DIR] [--from-source] [--no-generator-warmup]`
 
 // ---------------------------------------------------------------------------------------------
@@ -52,6 +52,7 @@ const { values: args } = parseArgs({
     'private-redis': { type: 'boolean', default: false },
     'per-address': { type: 'string', default: '50' },
     'connect-concurrency': { type: 'string', default: '200' },
+    'join-concurrency': { type: 'string', default: '0' },
     'p99-limit': { type: 'string', default: '50' },
     out: { type: 'string' },
     json: { type: 'string' },
@@ -101,6 +102,8 @@ export interface Scenario {
    * after the same users joined, walked for a while and all dropped.
    */
   rejoin?: boolean
+  /** A join storm whose users join this many at a time, each waiting for its space-joined (0 or absent: all at once). */
+  joinConcurrency?: number
 }
 
 /** How long and how fast the users of a --rejoin storm walk before each cut (slowly: the cut finds no backlog), and how many cuts. */
@@ -120,11 +123,20 @@ const walkOf = (users: number): Scenario => ({
 if (args['join-storm'] !== undefined) {
   const [u, s] = args['join-storm'].split('/')
   const users = num('join-storm', u, 1)
-  const storm: Scenario = { mode: 'join-storm', users, spaces: s !== undefined ? num('join-storm', s, 1) : Math.ceil(users / spaceSize), hz: 0, durationS: 0, warmupS: 0 }
+  const joinConcurrency = num('join-concurrency', args['join-concurrency'])
+  const storm: Scenario = {
+    mode: 'join-storm',
+    users,
+    spaces: s !== undefined ? num('join-storm', s, 1) : Math.ceil(users / spaceSize),
+    hz: 0,
+    durationS: 0,
+    warmupS: 0,
+    ...(joinConcurrency > 0 ? { joinConcurrency } : {})
+  }
   scenarios.push(storm)
   if (args.rejoin) scenarios.push({ ...storm, rejoin: true })
-} else if (args.rejoin) {
-  process.stderr.write(`--rejoin measures a second join storm: it goes with --join-storm\n${usage}\n`)
+} else if (args.rejoin || args['join-concurrency'] !== '0') {
+  process.stderr.write(`--rejoin and --join-concurrency are about join storms: they go with --join-storm\n${usage}\n`)
   process.exit(2)
 }
 if (args.step !== undefined) {
@@ -709,6 +721,7 @@ async function measure (server: Server, scenario: Scenario): Promise<Figures> {
     spaceWidth: width,
     spaceHeight: height,
     connectConcurrency: num('connect-concurrency', args['connect-concurrency'], 1),
+    joinConcurrency: scenario.joinConcurrency ?? 0,
     joinTimeoutS: 60,
     perAddress: num('per-address', args['per-address']),
     log: (line) => process.stderr.write(`  [${server.name}] ${line}\n`)
@@ -912,7 +925,7 @@ function table (scenario: Scenario, runs: Figures[]): string {
 function title (scenario: Scenario): string {
   return scenario.mode === 'walk'
     ? `${scenario.users} users in ${scenario.spaces} spaces (${width}×${height}), ${scenario.hz} moves/s each, ${scenario.durationS} s measured after ${scenario.warmupS} s warm-up, ${dialect}`
-    : `join storm: ${scenario.users} users into ${scenario.spaces} spaces (${width}×${height}) at once${scenario.rejoin === true ? `, coming back (the same users, who joined the same server process, walked ${REJOIN_WALK_S} s at ${REJOIN_WALK_HZ} move/s and all dropped, ${REJOIN_CUTS} times before)` : ''}, ${dialect}`
+    : `join storm: ${scenario.users} users into ${scenario.spaces} spaces (${width}×${height}) ${scenario.joinConcurrency === undefined ? 'at once' : `${scenario.joinConcurrency} at a time, each waiting for its space-joined`}${scenario.rejoin === true ? `, coming back (the same users, who joined the same server process, walked ${REJOIN_WALK_S} s at ${REJOIN_WALK_HZ} move/s and all dropped, ${REJOIN_CUTS} times before)` : ''}, ${dialect}`
 }
 
 function gitState (): string {
