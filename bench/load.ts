@@ -351,7 +351,7 @@ export async function runLoad (options: LoadOptions): Promise<LoadResult> {
   }
 
   const onJoined = (user: User, payload: Record<string, unknown>, now: number): void => {
-    if (user.joined) return
+    if (user.joined || user.failed) return
     const spawn = payload.spawn as { x?: unknown, y?: unknown } | undefined
     const space = payload.space as { width?: unknown, height?: unknown } | undefined
     const width = typeof space?.width === 'number' ? space.width : options.spaceWidth
@@ -399,6 +399,11 @@ export async function runLoad (options: LoadOptions): Promise<LoadResult> {
       case 'error':
         errors++
         if (errors <= 5) log(`error frame to ${user.userId}: ${JSON.stringify(payload)}`)
+        // Before space-joined, the join was refused (PROTOCOL: the socket closes too).
+        if (!user.joined) {
+          fail(user)
+          release(user)
+        }
         break
     }
   }
@@ -438,14 +443,13 @@ export async function runLoad (options: LoadOptions): Promise<LoadResult> {
     inFlight++
     user.holding = true
     joiningAtOnceMax = Math.max(joiningAtOnceMax, ++joining)
-    const settle = (): void => release(user)
     user.socket = new RawWebSocket(options.url, {
       protocol: dialect,
       handshakeTimeoutMs: options.joinTimeoutS * 1000,
       ...(spread ? { localAddress: loopbackAddress(Math.floor(user.index / options.perAddress)) } : {})
     }, {
       onOpen: () => {
-        if (!joinsWait) settle()
+        if (!joinsWait) release(user)
         const socket = user.socket as RawWebSocket
         if (socket.protocol !== dialect && !warnedProtocol) {
           warnedProtocol = true
@@ -455,23 +459,24 @@ export async function runLoad (options: LoadOptions): Promise<LoadResult> {
         socket.send(JSON.stringify({ type: 'join', payload: { spaceId: spaceId(user.space), token: tokens[user.index] } }))
       },
       onText: (buf, start, end, now) => onFrame(user, buf, start, end, now),
+      // Failed before released: the next user's connect must not find this one still joining.
       onError: (err) => {
-        settle()
         if (failed < 5) log(`${user.userId}: ${err.message}`)
         fail(user)
+        release(user)
       },
       onClose: (code) => {
-        settle()
         if (user.timer !== undefined) clearInterval(user.timer)
         if (user.closing) {
           if (user.awaitingClose) onClosedByUs()
           user.awaitingClose = false
-          return
+        } else {
+          unexpectedCloses++
+          closeCodes[code] = (closeCodes[code] ?? 0) + 1
+          if (unexpectedCloses <= 5) log(`${user.userId}: closed by the server, ${code}`)
+          fail(user)
         }
-        unexpectedCloses++
-        closeCodes[code] = (closeCodes[code] ?? 0) + 1
-        if (unexpectedCloses <= 5) log(`${user.userId}: closed by the server, ${code}`)
-        fail(user)
+        release(user)
       }
     })
   }
@@ -632,8 +637,9 @@ if (process.argv[1] !== undefined && fileURLToPath(import.meta.url) === resolve(
       'join-concurrency': { type: 'string', default: '0' }
     }
   })
-  if (values.secret === undefined) {
-    process.stderr.write('usage: tsx bench/load.ts --url ws://HOST:PORT/ws --secret JWT_SECRET [--users 100] [--spaces N | --space-size 20] [--hz 10] [--duration 20] [--dialect plaza.v1|metaverse] [--join-concurrency K]\n')
+  const joinConcurrency = Number(values['join-concurrency'])
+  if (values.secret === undefined || !Number.isInteger(joinConcurrency) || joinConcurrency < 0) {
+    process.stderr.write('usage: tsx bench/load.ts --url ws://HOST:PORT/ws --secret JWT_SECRET [--users 100] [--spaces N | --space-size 20] [--hz 10] [--duration 20] [--dialect plaza.v1|metaverse] [--join-concurrency K (an integer; 0: all at once)]\n')
     process.exit(2)
   }
   const users = Number(values.users)
@@ -652,7 +658,7 @@ if (process.argv[1] !== undefined && fileURLToPath(import.meta.url) === resolve(
     spaceWidth: Number(values.width),
     spaceHeight: Number(values.height),
     connectConcurrency: 200,
-    joinConcurrency: Number(values['join-concurrency']),
+    joinConcurrency,
     joinTimeoutS: 60,
     perAddress: Number(values['per-address']),
     log: (line) => process.stderr.write(`${line}\n`)

@@ -124,6 +124,10 @@ if (args['join-storm'] !== undefined) {
   const [u, s] = args['join-storm'].split('/')
   const users = num('join-storm', u, 1)
   const joinConcurrency = num('join-concurrency', args['join-concurrency'])
+  if (!Number.isInteger(joinConcurrency)) {
+    process.stderr.write(`--join-concurrency is a number of users: a whole one\n${usage}\n`)
+    process.exit(2)
+  }
   const storm: Scenario = {
     mode: 'join-storm',
     users,

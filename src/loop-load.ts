@@ -1,30 +1,27 @@
 import { type EventLoopUtilization, performance } from 'node:perf_hooks'
 
 /**
- * How busy this process's event loop has been lately: the share of the last one to two windows it
- * spent running callbacks rather than waiting for I/O (0 to 1). Sampled when asked, no timer: after
- * a quiet spell the window spans it, and reads low. Before a whole window has passed it reads 0: a
- * few milliseconds say nothing.
+ * How busy this process's event loop has been lately (0 to 1): the share of the last one to two
+ * windows it spent running callbacks rather than waiting for I/O. Read when asked, with no timer;
+ * readings further apart than two windows start afresh, and before a whole window it reads 0.
  */
 export class LoopLoad {
   readonly #windowMs: number
-  /** The loop's counters at the start of the previous window and of the current one. */
-  #previous: EventLoopUtilization
-  #previousAt: number
-  #current: EventLoopUtilization
-  #currentAt: number
+  /** The loop's counters, and when they were read, at the start of the previous window and of this one. */
+  #previous = performance.eventLoopUtilization()
+  #previousAt = performance.now()
+  #current = this.#previous
+  #currentAt = this.#previousAt
 
   constructor (windowMs: number) {
     this.#windowMs = windowMs
-    this.#previous = performance.eventLoopUtilization()
-    this.#current = this.#previous
-    this.#currentAt = this.#previousAt = performance.now()
   }
 
   utilization (): number {
     const now = performance.now()
     const counters = performance.eventLoopUtilization()
-    if (now - this.#currentAt >= this.#windowMs) {
+    if (now - this.#currentAt >= 2 * this.#windowMs) this.#restart(counters, now)
+    else if (now - this.#currentAt >= this.#windowMs) {
       this.#previous = this.#current
       this.#previousAt = this.#currentAt
       this.#current = counters
@@ -32,5 +29,10 @@ export class LoopLoad {
     }
     if (now - this.#previousAt < this.#windowMs) return 0
     return performance.eventLoopUtilization(counters, this.#previous).utilization
+  }
+
+  #restart (counters: EventLoopUtilization, now: number): void {
+    this.#previous = this.#current = counters
+    this.#previousAt = this.#currentAt = now
   }
 }

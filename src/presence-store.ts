@@ -74,8 +74,10 @@ export interface RedisPresenceStoreOptions {
   serverId: string
   ttlSeconds: number
   flushIntervalMs: number
-  /** How often at most a round of claim calls goes out (CLAIM_SPACING_MS unless given). */
+  /** How often at most a round of claim calls goes out while the server is saturated (CLAIM_SPACING_MS unless given). */
   claimSpacingMs?: number
+  /** Whether the server is saturated (unless given: its event loop was busy for SATURATED of the last LOAD_WINDOW_MS or two). */
+  saturated?: () => boolean
 }
 
 /** Lua's unpack() refuses ~8,000 values: HSET and HDEL inside a script take this many at a time. */
@@ -190,11 +192,7 @@ interface PendingClaim {
  * the script), instead of one call per turn of the event loop.
  */
 const CLAIM_SPACING_MS = 10
-/**
- * Saturated: the event loop ran callbacks for this share of the last LOAD_WINDOW_MS to twice that.
- * Below it the loop waits for I/O at times, and a join goes at once: holding it would only slow a
- * client that waits for each join before the next, and save nothing.
- */
+/** Below this share of busy time the loop has slack, and holding a join would only slow its client. */
 const SATURATED = 0.9
 const LOAD_WINDOW_MS = 100
 
@@ -260,7 +258,7 @@ export class RedisPresenceStore implements PresenceStore {
   #claiming = false
   /** When the last round went out (performance.now()). */
   #lastClaimsAt = Number.NEGATIVE_INFINITY
-  readonly #loopLoad = new LoopLoad(LOAD_WINDOW_MS)
+  readonly #saturated: () => boolean
   readonly #claimSpacingMs: number
   /** The wait before the next round, while there is one. */
   #spacing: NodeJS.Timeout | undefined
@@ -274,6 +272,8 @@ export class RedisPresenceStore implements PresenceStore {
     this.#ttlSeconds = options.ttlSeconds
     this.#timer = setInterval(() => { void this.flush() }, options.flushIntervalMs).unref()
     this.#claimSpacingMs = options.claimSpacingMs ?? CLAIM_SPACING_MS
+    const load = new LoopLoad(LOAD_WINDOW_MS)
+    this.#saturated = options.saturated ?? (() => load.utilization() >= SATURATED)
     this.#redis.defineCommand('plazaClaimAndRead', { lua: CLAIM_AND_READ_SCRIPT })
     this.#redis.defineCommand('plazaDisown', { numberOfKeys: 1, lua: DISOWN_SCRIPT })
     this.#redis.defineCommand('plazaWriteSpaces', { lua: WRITE_SPACES_SCRIPT })
@@ -333,8 +333,8 @@ export class RedisPresenceStore implements PresenceStore {
   #scheduleClaims (): void {
     if (this.#claimsScheduled || this.#claiming) return
     this.#claimsScheduled = true
-    // Read at every round, so that the load's window follows the rounds.
-    const saturated = this.#loopLoad.utilization() >= SATURATED
+    // Asked at every round, so that the load's window follows the rounds.
+    const saturated = this.#saturated()
     const wait = this.#lastClaimsAt + this.#claimSpacingMs - performance.now()
     if (wait > 0 && saturated) this.#spacing = setTimeout(() => this.#sendClaims(), wait)
     else setImmediate(() => this.#sendClaims())
