@@ -20,6 +20,7 @@ import demoRoutes from '../routes/demo.js'
 import monitoringRoutes from '../routes/monitoring.js'
 import wsRoutes from '../routes/ws.js'
 import { loadConfig, type Config } from './config.js'
+import { batchedDestination } from './logger.js'
 
 export interface AppOptions {
   /** The loaded configuration; read from the environment when absent. */
@@ -64,6 +65,7 @@ export default app
 export function serverOptions (config: Config): FastifyServerOptions {
   return {
     logger: {
+      ...(config.LOG_FLUSH_MS > 0 ? { stream: batchedDestination(1, config.LOG_FLUSH_MS) } : {}),
       level: config.LOG_LEVEL,
       redact: ['req.headers.authorization'],
       serializers: {

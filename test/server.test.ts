@@ -27,6 +27,8 @@ t.test('the server process serves, and on SIGTERM closes sockets with 1001 and k
   const [code] = await server.exited
   t.equal(code, 0, 'the process exits cleanly')
   t.notMatch(server.output(), token, 'the token is never logged')
+  // Lines go out in batches (LOG_FLUSH_MS): the last ones are written at exit.
+  t.match(server.output(), /"msg":"Closing Plaza"[^\n]*\n/, 'the last lines are written before the process ends')
 
   const entry = await settle(async () => redis.hget(`${prefix}space:plaza:users`, 'alice'), (v) => v !== null)
   t.match(JSON.parse(entry ?? '{}'), { x: (joined.spawn as { x: number }).x, connected: false }, 'alice is a ghost where she stood')

@@ -1,0 +1,62 @@
+import { spawn } from 'node:child_process'
+import { once } from 'node:events'
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import pino from 'pino'
+import t, { type Test } from 'tap'
+import { batchedDestination } from '../src/logger.js'
+
+/** Log lines go out in batches (LOG_FLUSH_MS): never later than the interval, and none lost at exit. */
+
+const root = new URL('..', import.meta.url).pathname
+const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms))
+
+function logFile (t: Test): string {
+  const dir = mkdtempSync(join(tmpdir(), 'plaza-log-test-'))
+  t.teardown(() => rmSync(dir, { recursive: true, force: true }))
+  return join(dir, 'plaza.log')
+}
+
+const read = (file: string): string => {
+  try {
+    return readFileSync(file, 'utf8')
+  } catch {
+    return ''
+  }
+}
+
+t.test('a few lines wait for the interval, then go out together', async (t) => {
+  const file = logFile(t)
+  const destination = batchedDestination(file, 2000) as ReturnType<typeof pino.destination>
+  await once(destination, 'ready')
+  const log = pino(destination)
+  for (const n of [1, 2, 3]) log.info({ n }, '📊 [SPACE JOIN] a line')
+  await sleep(200)
+  t.equal(read(file), '', 'not written one by one')
+  await sleep(2800)
+  t.equal(read(file).split('\n').filter(Boolean).length, 3, 'all three within the interval')
+})
+
+t.test('a full batch goes out without waiting for the interval', async (t) => {
+  const file = logFile(t)
+  const log = pino(batchedDestination(file, 60_000))
+  for (let n = 0; n < 40; n++) log.info({ n }, `a line long enough that forty of them pass four kilobytes ${'·'.repeat(80)}`)
+  await sleep(500)
+  t.ok(read(file).length >= 4096, `written long before the minute (${read(file).length} bytes)`)
+})
+
+t.test('what is still waiting when the process exits is written', async (t) => {
+  const file = logFile(t)
+  const child = spawn(process.execPath, ['--import', 'tsx', '--input-type=module', '-e',
+    `import pino from 'pino'; import { batchedDestination } from './src/logger.ts'; pino(batchedDestination(${JSON.stringify(file)}, 60000)).info('the last line')`],
+  { cwd: root, stdio: 'ignore' })
+  const [code] = await once(child, 'exit') as [number | null]
+  t.equal(code, 0)
+  t.match(read(file), '"msg":"the last line"')
+})
+
+t.test('one destination per target and interval in a process', async (t) => {
+  t.equal(batchedDestination(1, 100), batchedDestination(1, 100))
+  t.not(batchedDestination(1, 100), batchedDestination(1, 200))
+})
