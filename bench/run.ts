@@ -21,6 +21,7 @@ import { performance } from 'node:perf_hooks'
 import { pathToFileURL } from 'node:url'
 import { parseArgs } from 'node:util'
 import { Redis } from 'ioredis'
+import { EnvSchema } from '../src/config.js'
 import { type Dialect, type LoadOptions, type LoadResult, hs256Tokens, loopbackAddress, runLoad } from './load.js'
 
 const root = new URL('..', import.meta.url).pathname
@@ -460,8 +461,13 @@ interface Server {
   /** What the server printed so far. */
   output: () => string
   trouble: ChildOutput['trouble']
+  /** How long the server may hold a log line before writing it (Plaza: its LOG_FLUSH_MS). */
+  logDelayMs?: number
   stop: () => Promise<void>
 }
+
+/** Plaza runs with its default LOG_FLUSH_MS. */
+const PLAZA_LOG_FLUSH_MS = Number(Reflect.get(EnvSchema.properties.LOG_FLUSH_MS, 'default'))
 
 const JWT_SECRET = randomBytes(32).toString('base64url')
 const ADMIN_TOKEN = randomBytes(24).toString('base64url')
@@ -541,6 +547,7 @@ async function startPlaza (redisUrl: string, spaces: number): Promise<Server> {
     redis,
     output,
     trouble,
+    logDelayMs: PLAZA_LOG_FLUSH_MS,
     stop: async () => {
       redis.disconnect()
       await stopChild(child, 12_000)
@@ -744,6 +751,8 @@ async function measure (server: Server, scenario: Scenario): Promise<Figures> {
   const users = load.joined
   const seconds = (t1 - t0) / 1000
   const cpu = cpu1 - cpu0
+  // The run's last lines may still be in the server's log batch.
+  if (server.logDelayMs !== undefined) await new Promise((resolve) => setTimeout(resolve, server.logDelayMs as number + 50))
   const trouble = server.trouble()
   const troubleLines = trouble.count > troubleBefore ? trouble.last.slice(-(trouble.count - troubleBefore)) : []
   if (troubleLines.length > 0) {

@@ -65,7 +65,7 @@ export default app
 export function serverOptions (config: Config): FastifyServerOptions {
   return {
     logger: {
-      ...(config.LOG_FLUSH_MS > 0 ? { stream: batchedDestination(1, config.LOG_FLUSH_MS) } : {}),
+      ...(logBatches(config) ? { stream: batchedDestination(1, config.LOG_FLUSH_MS) } : {}),
       level: config.LOG_LEVEL,
       redact: ['req.headers.authorization'],
       serializers: {
@@ -125,10 +125,21 @@ function isUpgrade (request: FastifyRequest): boolean {
   return connection === 'Upgrade' || connection === 'upgrade' || /(?:^|,)\s*upgrade\s*(?:,|$)/i.test(connection)
 }
 
+/**
+ * Whether log lines go out in batches (LOG_FLUSH_MS) rather than one write each, as pino's default
+ * destination does. Not when nothing is logged: a batch destination flushes on a timer, even empty.
+ */
+const logBatches = (config: Config): boolean => config.LOG_FLUSH_MS > 0 && config.LOG_LEVEL !== 'silent'
+
 /** Builds the app ready to listen; `env` stands in for the process environment (tests). */
 export async function buildApp (env?: Record<string, unknown>): Promise<FastifyInstance> {
   const loaded = loadConfig(env)
   const fastify = Fastify(serverOptions(loaded))
+  if (logBatches(loaded)) {
+    // Shared by the process (its batch outlives an app): what this app logged goes out now.
+    const destination = batchedDestination(1, loaded.LOG_FLUSH_MS)
+    fastify.addHook('onClose', async () => { destination.flush() })
+  }
   try {
     await fastify.register(app, { config: loaded })
     await fastify.ready()

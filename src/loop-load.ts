@@ -1,38 +1,29 @@
-import { type EventLoopUtilization, performance } from 'node:perf_hooks'
+import { performance } from 'node:perf_hooks'
 
 /**
- * How busy this process's event loop has been lately (0 to 1): the share of the last one to two
- * windows it spent running callbacks rather than waiting for I/O. Read when asked, with no timer;
- * readings further apart than two windows start afresh, and before a whole window it reads 0.
+ * How busy this process's event loop has been lately (0 to 1): the share of the time since the
+ * tick before last (one to two windows ago, a little more when the loop is late) that it spent
+ * running callbacks rather than waiting for I/O. A window's worth of counters is kept by an
+ * unref'd timer; before its first tick the reading is 0.
  */
 export class LoopLoad {
-  readonly #windowMs: number
-  /** The loop's counters, and when they were read, at the start of the previous window and of this one. */
   #previous = performance.eventLoopUtilization()
-  #previousAt = performance.now()
   #current = this.#previous
-  #currentAt = this.#previousAt
+  readonly #timer: NodeJS.Timeout
 
   constructor (windowMs: number) {
-    this.#windowMs = windowMs
+    this.#timer = setInterval(() => {
+      this.#previous = this.#current
+      this.#current = performance.eventLoopUtilization()
+    }, windowMs).unref()
   }
 
   utilization (): number {
-    const now = performance.now()
-    const counters = performance.eventLoopUtilization()
-    if (now - this.#currentAt >= 2 * this.#windowMs) this.#restart(counters, now)
-    else if (now - this.#currentAt >= this.#windowMs) {
-      this.#previous = this.#current
-      this.#previousAt = this.#currentAt
-      this.#current = counters
-      this.#currentAt = now
-    }
-    if (now - this.#previousAt < this.#windowMs) return 0
-    return performance.eventLoopUtilization(counters, this.#previous).utilization
+    if (this.#previous === this.#current) return 0
+    return performance.eventLoopUtilization(performance.eventLoopUtilization(), this.#previous).utilization
   }
 
-  #restart (counters: EventLoopUtilization, now: number): void {
-    this.#previous = this.#current = counters
-    this.#previousAt = this.#currentAt = now
+  close (): void {
+    clearInterval(this.#timer)
   }
 }

@@ -76,7 +76,7 @@ export interface RedisPresenceStoreOptions {
   flushIntervalMs: number
   /** How often at most a round of claim calls goes out while the server is saturated (CLAIM_SPACING_MS unless given). */
   claimSpacingMs?: number
-  /** Whether the server is saturated (unless given: its event loop was busy for SATURATED of the last LOAD_WINDOW_MS or two). */
+  /** Whether the server is saturated (unless given: its event loop was busy for SATURATED of the last one to two LOAD_WINDOW_MS). */
   saturated?: () => boolean
 }
 
@@ -194,6 +194,7 @@ interface PendingClaim {
 const CLAIM_SPACING_MS = 10
 /** Below this share of busy time the loop has slack, and holding a join would only slow its client. */
 const SATURATED = 0.9
+/** The load is the share over the last one to two of these. */
 const LOAD_WINDOW_MS = 100
 
 /** How many joins one script call carries at most: Redis runs nothing else meanwhile. */
@@ -259,6 +260,7 @@ export class RedisPresenceStore implements PresenceStore {
   /** When the last round went out (performance.now()). */
   #lastClaimsAt = Number.NEGATIVE_INFINITY
   readonly #saturated: () => boolean
+  readonly #loopLoad?: LoopLoad
   readonly #claimSpacingMs: number
   /** The wait before the next round, while there is one. */
   #spacing: NodeJS.Timeout | undefined
@@ -272,8 +274,13 @@ export class RedisPresenceStore implements PresenceStore {
     this.#ttlSeconds = options.ttlSeconds
     this.#timer = setInterval(() => { void this.flush() }, options.flushIntervalMs).unref()
     this.#claimSpacingMs = options.claimSpacingMs ?? CLAIM_SPACING_MS
-    const load = new LoopLoad(LOAD_WINDOW_MS)
-    this.#saturated = options.saturated ?? (() => load.utilization() >= SATURATED)
+    if (options.saturated === undefined) {
+      const load = new LoopLoad(LOAD_WINDOW_MS)
+      this.#loopLoad = load
+      this.#saturated = () => load.utilization() >= SATURATED
+    } else {
+      this.#saturated = options.saturated
+    }
     this.#redis.defineCommand('plazaClaimAndRead', { lua: CLAIM_AND_READ_SCRIPT })
     this.#redis.defineCommand('plazaDisown', { numberOfKeys: 1, lua: DISOWN_SCRIPT })
     this.#redis.defineCommand('plazaWriteSpaces', { lua: WRITE_SPACES_SCRIPT })
@@ -333,10 +340,8 @@ export class RedisPresenceStore implements PresenceStore {
   #scheduleClaims (): void {
     if (this.#claimsScheduled || this.#claiming) return
     this.#claimsScheduled = true
-    // Asked at every round, so that the load's window follows the rounds.
-    const saturated = this.#saturated()
     const wait = this.#lastClaimsAt + this.#claimSpacingMs - performance.now()
-    if (wait > 0 && saturated) this.#spacing = setTimeout(() => this.#sendClaims(), wait)
+    if (wait > 0 && this.#saturated()) this.#spacing = setTimeout(() => this.#sendClaims(), wait)
     else setImmediate(() => this.#sendClaims())
   }
 
@@ -499,6 +504,7 @@ export class RedisPresenceStore implements PresenceStore {
 
   async close (): Promise<void> {
     clearInterval(this.#timer)
+    this.#loopLoad?.close()
     // Joins waiting out the spacing go now, while the connection is still open.
     if (this.#spacing !== undefined) this.#sendClaims()
     await this.flush()

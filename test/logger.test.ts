@@ -7,7 +7,7 @@ import pino from 'pino'
 import t, { type Test } from 'tap'
 import { batchedDestination } from '../src/logger.js'
 
-/** Log lines go out in batches (LOG_FLUSH_MS): never later than the interval, and none lost at exit. */
+/** Log lines go out in batches (LOG_FLUSH_MS): within about the interval, and none lost at exit. */
 
 const root = new URL('..', import.meta.url).pathname
 const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms))
@@ -46,15 +46,18 @@ t.test('a full batch goes out without waiting for the interval', async (t) => {
   t.ok(read(file).length >= 4096, `written long before the minute (${read(file).length} bytes)`)
 })
 
-t.test('what is still waiting when the process exits is written', async (t) => {
-  const file = logFile(t)
-  const child = spawn(process.execPath, ['--import', 'tsx', '--input-type=module', '-e',
-    `import pino from 'pino'; import { batchedDestination } from './src/logger.ts'; pino(batchedDestination(${JSON.stringify(file)}, 60000)).info('the last line')`],
-  { cwd: root, stdio: 'ignore' })
-  const [code] = await once(child, 'exit') as [number | null]
-  t.equal(code, 0)
-  t.match(read(file), '"msg":"the last line"')
-})
+for (const [how, end] of [['its work is done', ''], ['it calls process.exit()', '; process.exit(0)']] as const) {
+  t.test(`what is still waiting when the process exits (${how}) is written`, async (t) => {
+    const file = logFile(t)
+    const child = spawn(process.execPath, ['--import', 'tsx', '--input-type=module', '-e',
+      // Once its file is open, as standard output always is.
+      `import pino from 'pino'; import { batchedDestination } from './src/logger.ts'; const d = batchedDestination(${JSON.stringify(file)}, 60000); d.on('ready', () => { pino(d).info('the last line')${end} })`],
+    { cwd: root, stdio: 'ignore' })
+    const [code] = await once(child, 'exit') as [number | null]
+    t.equal(code, 0)
+    t.match(read(file), '"msg":"the last line"')
+  })
+}
 
 t.test('one destination per target and interval in a process', async (t) => {
   t.equal(batchedDestination(1, 100), batchedDestination(1, 100))
