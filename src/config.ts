@@ -15,7 +15,7 @@ export const EnvSchema = Type.Object({
     ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'].map((l) => Type.Literal(l)),
     { default: 'info' }
   ),
-  /** A log line waits at most this long to be written with others (0: each line as it is logged). */
+  /** About how long a log line may wait to be written with others (0: each line as it is logged). */
   LOG_FLUSH_MS: Int(100, 0, 60_000),
   REDIS_URL: Type.String({ default: 'redis://127.0.0.1:6379' }),
   REDIS_COMMAND_TIMEOUT_MS: Int(1000, 10),
