@@ -3,7 +3,7 @@ import { Redis } from 'ioredis'
 import t, { type Test } from 'tap'
 import { redisKeys } from '../src/keys.js'
 import type { Logger } from '../src/logger.js'
-import { type PresenceRecord, RedisPresenceStore } from '../src/presence-store.js'
+import { type PresenceRecord, RedisPresenceStore, UNPIPELINED_COMMANDS } from '../src/presence-store.js'
 import { isolate, REDIS_URL, settle, startApp, type TestApp } from './helpers/app.js'
 import { PrivateRedis } from './helpers/private-redis.js'
 import { TestClient, neighbour } from './helpers/client.js'
@@ -401,7 +401,7 @@ interface StoreOptions {
 /** A presence store of its own (no app around it) on a client of its own, closed when the test ends. */
 async function storeOn (t: Test, url: string, prefix: string, serverId: string, options: StoreOptions = {}): Promise<RedisPresenceStore> {
   const { claimSpacingMs, saturated, ...clientOptions } = options
-  const client = new Redis(url, { enableAutoPipelining: true, maxRetriesPerRequest: 1, ...clientOptions })
+  const client = new Redis(url, { enableAutoPipelining: true, autoPipeliningIgnoredCommands: UNPIPELINED_COMMANDS, maxRetriesPerRequest: 1, ...clientOptions })
   client.on('error', () => { /* a frozen Redis, on purpose */ })
   const log: Logger = { level: 'silent', debug: () => {}, info: () => {}, warn: () => {}, error: () => {} }
   const store = new RedisPresenceStore({ redis: client, keys: redisKeys(prefix), log, serverId, ttlSeconds: 60, flushIntervalMs: 60_000, claimSpacingMs, saturated })

@@ -2,6 +2,7 @@ import fastifyRedis from '@fastify/redis'
 import fp from 'fastify-plugin'
 import { setTimeout as sleep } from 'node:timers/promises'
 import { Redis } from 'ioredis'
+import { UNPIPELINED_COMMANDS } from '../../src/presence-store.js'
 
 /**
  * The shared ioredis client, registered through @fastify/redis as `fastify.redis`.
@@ -20,7 +21,8 @@ export default fp(async function redis (fastify) {
     connectTimeout: config.REDIS_CONNECT_TIMEOUT_MS,
     retryStrategy: (attempt) => Math.min(attempt * 200, 2000),
     // Commands issued in the same turn (a join storm's reads, claims and writes) share one write.
-    enableAutoPipelining: true
+    enableAutoPipelining: true,
+    autoPipeliningIgnoredCommands: UNPIPELINED_COMMANDS
   })
   // Pub/Sub needs a connection of its own (a subscribed connection runs no other command).
   const subscriber = client.duplicate({ commandTimeout: undefined, enableAutoPipelining: false })
