@@ -63,9 +63,10 @@ export default app
 
 /** Fastify's own options for Plaza: its logger, and never a token in a logged URL. */
 export function serverOptions (config: Config): FastifyServerOptions {
+  const batches = logBatches(config)
   return {
     logger: {
-      ...(logBatches(config) ? { stream: batchedDestination(1, config.LOG_FLUSH_MS) } : {}),
+      ...(batches === undefined ? {} : { stream: batches }),
       level: config.LOG_LEVEL,
       redact: ['req.headers.authorization'],
       serializers: {
@@ -126,20 +127,20 @@ function isUpgrade (request: FastifyRequest): boolean {
 }
 
 /**
- * Whether log lines go out in batches (LOG_FLUSH_MS) rather than one write each, as pino's default
- * destination does. Not when nothing is logged: a batch destination flushes on a timer, even empty.
+ * Where log lines go in batches (LOG_FLUSH_MS), or undefined for pino's default destination (a write
+ * per line). Not when nothing is logged: a batch destination flushes on a timer, even empty.
  */
-const logBatches = (config: Config): boolean => config.LOG_FLUSH_MS > 0 && config.LOG_LEVEL !== 'silent'
+function logBatches (config: Config): ReturnType<typeof batchedDestination> | undefined {
+  return config.LOG_FLUSH_MS > 0 && config.LOG_LEVEL !== 'silent' ? batchedDestination(1, config.LOG_FLUSH_MS) : undefined
+}
 
 /** Builds the app ready to listen; `env` stands in for the process environment (tests). */
 export async function buildApp (env?: Record<string, unknown>): Promise<FastifyInstance> {
   const loaded = loadConfig(env)
   const fastify = Fastify(serverOptions(loaded))
-  if (logBatches(loaded)) {
-    // Shared by the process (its batch outlives an app): what this app logged goes out now.
-    const destination = batchedDestination(1, loaded.LOG_FLUSH_MS)
-    fastify.addHook('onClose', async () => { destination.flush() })
-  }
+  // Shared by the process (its batch outlives an app): what this app logged goes out when it closes.
+  const batches = logBatches(loaded)
+  if (batches !== undefined) fastify.addHook('onClose', async () => { batches.flush() })
   try {
     await fastify.register(app, { config: loaded })
     await fastify.ready()
