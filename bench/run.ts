@@ -686,8 +686,9 @@ async function measure (server: Server, scenario: Scenario): Promise<Figures> {
       callsT0 = performance.now()
     }
     // The CPU window opens after the scrapes above, which Plaza answers and a bare baseline does not.
-    otherThreads0 = otherThreadsCpuSeconds(server.pid)
+    // The other threads' window lies within the whole process's: read first here, last at the end.
     cpu0 = cpuSeconds(server.pid)
+    otherThreads0 = otherThreadsCpuSeconds(server.pid)
     redisCpu0 = privateRedisPid !== undefined && server.redis !== undefined ? cpuSeconds(privateRedisPid) : Number.NaN
     machine0 = machineBusy()
     self0 = process.cpuUsage()
