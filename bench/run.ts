@@ -12,7 +12,7 @@
 import { type ChildProcess, execFileSync, spawn } from 'node:child_process'
 import { randomBytes } from 'node:crypto'
 import { once } from 'node:events'
-import { appendFileSync, closeSync, existsSync, mkdtempSync, openSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs'
+import { appendFileSync, closeSync, existsSync, mkdtempSync, openSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
 import { request as httpRequest } from 'node:http'
 import { createServer } from 'node:net'
 import os from 'node:os'
@@ -378,20 +378,10 @@ function cpuSeconds (pid: number): number {
   }
 }
 
-/**
- * CPU seconds (user + system) of the process's threads other than the main one so far: V8's
- * compiler and GC helpers and libuv's pool. NaN without /proc.
- */
-function otherThreadsCpuSeconds (pid: number): number {
+/** CPU seconds (user + system) of the process's main thread (its event loop) so far; NaN without /proc. */
+function mainThreadCpuSeconds (pid: number): number {
   try {
-    let ticks = 0
-    for (const tid of readdirSync(`/proc/${pid}/task`)) {
-      if (tid === String(pid)) continue
-      try {
-        ticks += statTicks(`/proc/${pid}/task/${tid}/stat`)
-      } catch { /* the thread ended meanwhile: its whole time leaves the sum (V8's and libuv's threads live as long as the process) */ }
-    }
-    return ticks / clockTicks
+    return statTicks(`/proc/${pid}/task/${pid}/stat`) / clockTicks
   } catch {
     return Number.NaN
   }
@@ -657,8 +647,8 @@ async function measure (server: Server, scenario: Scenario): Promise<Figures> {
   let accepted1 = Number.NaN
   let resumed0 = Number.NaN
   let resumed1 = Number.NaN
-  let otherThreads0 = Number.NaN
-  let otherThreads1 = Number.NaN
+  let mainThread0 = Number.NaN
+  let mainThread1 = Number.NaN
   let lag: Lag = { p99Ms: Number.NaN, maxMs: Number.NaN }
   let lagValid = false
   const troubleBefore = server.trouble().count
@@ -686,16 +676,16 @@ async function measure (server: Server, scenario: Scenario): Promise<Figures> {
       callsT0 = performance.now()
     }
     // The CPU window opens after the scrapes above, which Plaza answers and a bare baseline does not.
-    // The other threads' window lies within the whole process's: read first here, last at the end.
+    // The main thread's window lies within the whole process's: the process is read first here, last at the end.
     cpu0 = cpuSeconds(server.pid)
-    otherThreads0 = otherThreadsCpuSeconds(server.pid)
+    mainThread0 = mainThreadCpuSeconds(server.pid)
     redisCpu0 = privateRedisPid !== undefined && server.redis !== undefined ? cpuSeconds(privateRedisPid) : Number.NaN
     machine0 = machineBusy()
     self0 = process.cpuUsage()
     t0 = performance.now()
   }
   const end = async (): Promise<void> => {
-    otherThreads1 = otherThreadsCpuSeconds(server.pid)
+    mainThread1 = mainThreadCpuSeconds(server.pid)
     cpu1 = cpuSeconds(server.pid)
     redisCpu1 = privateRedisPid !== undefined && server.redis !== undefined ? cpuSeconds(privateRedisPid) : Number.NaN
     machine1 = machineBusy()
@@ -769,7 +759,10 @@ async function measure (server: Server, scenario: Scenario): Promise<Figures> {
     cpuPct: cpu / seconds * 100,
     cpuUsPerUserS: cpu / seconds / users * 1e6,
     cpuMs: cpu * 1000,
-    cpuOtherThreadsMs: (otherThreads1 - otherThreads0) * 1000,
+    // The process's time less its main thread's: V8's compiler and GC helpers and libuv's pool, threads
+    // that ended meanwhile included. Each reading is rounded down to a clock tick, so a window in which
+    // the other threads did next to nothing may come out a tick below zero: zero.
+    cpuOtherThreadsMs: Math.max(0, cpu - (mainThread1 - mainThread0)) * 1000,
     generatorCpuMs: (self1.user + self1.system) / 1000,
     resumedJoins: resumed1 - resumed0,
     rssMB: rss / 2 ** 20,

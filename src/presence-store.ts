@@ -242,8 +242,9 @@ interface FlushPlan {
   ghosts: Array<number | string>
   /** Members removed from both indexes. */
   unindexed: string[]
-  /** Members this server starts writing for, and stops. */
+  /** Members this server starts writing for. */
   claimed: string[]
+  /** Members this server stops writing for. */
   disowned: string[]
 }
 
@@ -549,13 +550,14 @@ export class RedisPresenceStore implements PresenceStore {
     if (batch.size === 0) return true
     const plan = this.#plan(batch)
     const pipeline = this.#pipeline(plan)
+    const { claimed, disowned } = plan
     this.#writing.add(batch)
     try {
       const results = await pipeline.exec()
       const failed = results?.find(([err]) => err !== null)
       if (failed !== undefined) throw failed[0] as Error
-      for (const member of plan.claimed) this.#owned.add(member)
-      for (const member of plan.disowned) this.#owned.delete(member)
+      for (const member of claimed) this.#owned.add(member)
+      for (const member of disowned) this.#owned.delete(member)
       if (this.#failing) this.#log.info({}, '✅ [REDIS SPACE] Presence writes reach Redis again')
       this.#failing = false
       return true
@@ -570,10 +572,9 @@ export class RedisPresenceStore implements PresenceStore {
   }
 
   /**
-   * What a batch turns into, before any command is made. Planning, a space's part of it, making the
-   * commands and waiting for them are four functions, not one: V8 took 100–190 ms to optimize the one
-   * on a fresh process's first storm (two thirds of it escape analysis, which grows faster than the
-   * function), ~35–45 ms for the loops apart; the rest runs too seldom to be optimized during a storm.
+   * What a batch turns into, before any command is made. Split from #planSpace, #pipeline and
+   * #flushOnce so that V8 optimizes each loop apart: as one function, its escape analysis alone took
+   * ~100 ms on a fresh process's first storm (bench/RESULTS.md, run N).
    */
   #plan (batch: PendingOps): FlushPlan {
     const debug = isDebugEnabled(this.#log)
