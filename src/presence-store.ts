@@ -235,6 +235,7 @@ interface SpaceWrite { keys: string[], args: Array<string | number> }
  * their own set.
  */
 interface FlushPlan {
+  /** Each holds at least one space. */
   spaceWrites: SpaceWrite[]
   /** ZADD to the presence index: score, member, … */
   indexed: Array<number | string>
@@ -580,10 +581,9 @@ export class RedisPresenceStore implements PresenceStore {
     const debug = isDebugEnabled(this.#log)
     const plan: FlushPlan = { spaceWrites: [], indexed: [], ghosts: [], unindexed: [], claimed: [], disowned: [] }
     // The spaces' hashes in as few script calls as fit: HSET, HDEL and EXPIRE per space cost no command each.
-    let write: SpaceWrite = { keys: [], args: [this.#serverId, this.#ttlSeconds] }
-    plan.spaceWrites.push(write)
+    let write: SpaceWrite | undefined
     for (const [spaceId, ops] of batch) {
-      if (write.args.length >= MAX_WRITE_ARGS_PER_CALL) {
+      if (write === undefined || write.args.length >= MAX_WRITE_ARGS_PER_CALL) {
         write = { keys: [], args: [this.#serverId, this.#ttlSeconds] }
         plan.spaceWrites.push(write)
       }
@@ -635,7 +635,7 @@ export class RedisPresenceStore implements PresenceStore {
   #pipeline (plan: FlushPlan): ReturnType<Redis['pipeline']> {
     const pipeline = this.#redis.pipeline()
     const ownership = pipeline as unknown as OwnershipCommands
-    for (const { keys, args } of plan.spaceWrites) if (keys.length > 0) ownership.plazaWriteSpaces(keys.length, keys, args)
+    for (const { keys, args } of plan.spaceWrites) ownership.plazaWriteSpaces(keys.length, keys, args)
     const { indexed, ghosts, unindexed, claimed, disowned } = plan
     inChunks(indexed, (chunk) => pipeline.zadd(this.#keys.presenceIndex, ...chunk))
     inChunks(ghosts, (chunk) => pipeline.zadd(this.#keys.ghostIndex, ...chunk))
