@@ -369,19 +369,13 @@ function statTicks (path: string): number {
   return Number(fields[11]) + Number(fields[12])
 }
 
-/** CPU seconds (user + system) the process used so far; NaN without /proc. */
-function cpuSeconds (pid: number): number {
+/**
+ * CPU seconds (user + system) the process used so far, or only its main thread (its event loop);
+ * NaN without /proc.
+ */
+function cpuSeconds (pid: number, mainThreadOnly = false): number {
   try {
-    return statTicks(`/proc/${pid}/stat`) / clockTicks
-  } catch {
-    return Number.NaN
-  }
-}
-
-/** CPU seconds (user + system) of the process's main thread (its event loop) so far; NaN without /proc. */
-function mainThreadCpuSeconds (pid: number): number {
-  try {
-    return statTicks(`/proc/${pid}/task/${pid}/stat`) / clockTicks
+    return statTicks(mainThreadOnly ? `/proc/${pid}/task/${pid}/stat` : `/proc/${pid}/stat`) / clockTicks
   } catch {
     return Number.NaN
   }
@@ -678,14 +672,14 @@ async function measure (server: Server, scenario: Scenario): Promise<Figures> {
     // The CPU window opens after the scrapes above, which Plaza answers and a bare baseline does not.
     // The main thread's window lies within the whole process's: the process is read first here, last at the end.
     cpu0 = cpuSeconds(server.pid)
-    mainThread0 = mainThreadCpuSeconds(server.pid)
+    mainThread0 = cpuSeconds(server.pid, true)
     redisCpu0 = privateRedisPid !== undefined && server.redis !== undefined ? cpuSeconds(privateRedisPid) : Number.NaN
     machine0 = machineBusy()
     self0 = process.cpuUsage()
     t0 = performance.now()
   }
   const end = async (): Promise<void> => {
-    mainThread1 = mainThreadCpuSeconds(server.pid)
+    mainThread1 = cpuSeconds(server.pid, true)
     cpu1 = cpuSeconds(server.pid)
     redisCpu1 = privateRedisPid !== undefined && server.redis !== undefined ? cpuSeconds(privateRedisPid) : Number.NaN
     machine1 = machineBusy()
