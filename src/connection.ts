@@ -1,5 +1,5 @@
 import { isUtf8 } from 'node:buffer'
-import { randomUUID } from 'node:crypto'
+import { randomBytes } from 'node:crypto'
 import { WebSocket, type RawData } from 'ws'
 import type { Counters } from './counters.js'
 import { corkForThisTurn } from './cork.js'
@@ -42,16 +42,23 @@ export function closeReason (message: string): string {
   return message.slice(0, end)
 }
 
+/** ws sends a Buffer as a binary frame unless told otherwise; every Plaza frame is JSON text. */
+const TEXT = { binary: false } as const
+
+/**
+ * Connection ids: a random prefix per process and a counter, unique across servers and restarts
+ * like a UUID, without formatting one per upgrade (compiled on a fresh server's first storm).
+ */
+const ID_PREFIX = randomBytes(9).toString('base64url')
+let connectionsMade = 0
+
 /**
  * One WebSocket, from upgrade to close: turns frames into room-manager calls and enforces what is
  * per connection (join first, message rate, join timeout, liveness). It never decides who the user
  * is beyond what the token says.
  */
-/** ws sends a Buffer as a binary frame unless told otherwise; every Plaza frame is JSON text. */
-const TEXT = { binary: false } as const
-
 export class Connection implements Peer {
-  readonly connectionId = randomUUID()
+  readonly connectionId = `${ID_PREFIX}.${(++connectionsMade).toString(36)}`
   readonly dialect: Dialect
   readonly #socket: WebSocket
   readonly #codec: Codec
