@@ -624,7 +624,12 @@ export class RoomManager {
 
   #occupied (space: Space, room: Map<string, Member>, remote: Map<string, RemoteUser>, stored: StoredUser[]): Set<number> {
     const tiles = new Set<number>()
-    for (const u of [...room.values(), ...remote.values(), ...stored]) if (space.inBounds(u.x, u.y)) tiles.add(u.y * space.width + u.x)
+    const add = (u: { x: number, y: number }): void => {
+      if (space.inBounds(u.x, u.y)) tiles.add(u.y * space.width + u.x)
+    }
+    for (const u of room.values()) add(u)
+    for (const u of remote.values()) add(u)
+    for (const u of stored) add(u)
     return tiles
   }
 
