@@ -76,12 +76,14 @@ export default async function wsRoutes (fastify: FastifyInstance): Promise<void>
       counters: roomManager.counters
     })
     connections.add(connection)
-    perIp.set(request.ip, (perIp.get(request.ip) ?? 0) + 1)
+    // The address, not the request: the socket's life long, nothing else of the request is needed.
+    const ip = request.ip
+    perIp.set(ip, (perIp.get(ip) ?? 0) + 1)
     socket.once('close', () => {
       connections.delete(connection)
-      const left = (perIp.get(request.ip) ?? 1) - 1
-      if (left === 0) perIp.delete(request.ip)
-      else perIp.set(request.ip, left)
+      const left = (perIp.get(ip) ?? 1) - 1
+      if (left === 0) perIp.delete(ip)
+      else perIp.set(ip, left)
     })
   }
 
