@@ -112,14 +112,15 @@ export class Connection implements Peer {
   /** Sends a text frame: a string, or its UTF-8 bytes (a broadcast encodes them once for all). */
   send (frame: string | Buffer): void {
     if (this.#socket.readyState !== WebSocket.OPEN) return
-    if (this.#socket.bufferedAmount > this.#maxBufferedBytes) {
+    // The backlog is read at a turn's first frame, before this turn's frames add to it: once per
+    // turn, not per frame (ws sums it on each read; a busy walk sends ~100,000 frames a second).
+    if (corkForThisTurn(this.#socket) && this.#socket.bufferedAmount > this.#maxBufferedBytes) {
       // It stopped reading: its backlog would grow in this server's memory. Cut it off (a drop).
       this.#log.warn({ connectionId: this.connectionId, buffered: this.#socket.bufferedAmount }, 'Cut off a client that stopped reading')
       this.#socket.terminate()
       this.#onClose()
       return
     }
-    corkForThisTurn(this.#socket)
     this.#socket.send(frame, TEXT)
     this.#counters.messagesOut++
   }

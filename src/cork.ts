@@ -12,11 +12,15 @@ function uncorkAll (): void {
   for (const socket of corked.splice(0)) socket.uncork()
 }
 
-/** Corks the WebSocket's TCP socket until the end of this turn, unless it is corked already. */
-export function corkForThisTurn (socket: WebSocket): void {
+/**
+ * Corks the WebSocket's TCP socket until the end of this turn, unless it is corked already: true
+ * when this call corked it (the turn's first frame for this socket).
+ */
+export function corkForThisTurn (socket: WebSocket): boolean {
   // ws keeps its net.Socket in `_socket`; it is not part of its typed API.
   const raw = (socket as unknown as { _socket?: Socket })._socket
-  if (raw === undefined || raw.writableCorked > 0) return
+  if (raw === undefined || raw.writableCorked > 0) return false
   raw.cork()
   if (corked.push(raw) === 1) setImmediate(uncorkAll)
+  return true
 }
