@@ -76,7 +76,7 @@ export default async function wsRoutes (fastify: FastifyInstance): Promise<void>
       counters: roomManager.counters
     })
     connections.add(connection)
-    // The address, not the request: the socket's life long, nothing else of the request is needed.
+    // Read once: request.ip is a getter (proxy-addr with TRUST_PROXY), and the close needs the same key.
     const ip = request.ip
     perIp.set(ip, (perIp.get(ip) ?? 0) + 1)
     socket.once('close', () => {

@@ -14,12 +14,13 @@ function uncorkAll (): void {
 
 /**
  * Corks the WebSocket's TCP socket until the end of this turn, unless it is corked already: true
- * when this call corked it (the turn's first frame for this socket).
+ * when this call corked it, at the turn's first frame for this socket. Connection reads a client's
+ * backlog then, and only then: a socket must not stay corked past its turn.
  */
 export function corkForThisTurn (socket: WebSocket): boolean {
-  // ws keeps its net.Socket in `_socket`; it is not part of its typed API.
-  const raw = (socket as unknown as { _socket?: Socket })._socket
-  if (raw === undefined || raw.writableCorked > 0) return false
+  // ws keeps its net.Socket in `_socket` (null until it is open); it is not part of its typed API.
+  const raw = (socket as unknown as { _socket: Socket | null })._socket
+  if (raw === null || raw.writableCorked > 0) return false
   raw.cork()
   if (corked.push(raw) === 1) setImmediate(uncorkAll)
   return true

@@ -16,9 +16,9 @@ export const isDebugEnabled = (log: Logger): boolean => log.level === 'debug' ||
 /** A batch is written once it holds this much, or when the flush interval comes, whichever is first. */
 const LOG_BATCH_BYTES = 4096
 /**
- * What one write carries at most (a longer line goes alone). sonic-boom measures the batch it appends
- * to at each line, and an emoji makes it a two-byte string: 2,000 join lines logged in one go took
- * ~70 ms of CPU with its default (16 KB), ~50 with this, ~45 without the emoji (a micro-benchmark).
+ * What one write carries at most (a longer line goes alone, whole). sonic-boom measures the whole
+ * batch it appends to at each line, and the join lines' emoji make it a two-byte string: the smaller
+ * the batch, the less each line costs while a write is on its way (bench/RESULTS.md, run O).
  */
 const LOG_WRITE_BYTES = 2 * LOG_BATCH_BYTES
 

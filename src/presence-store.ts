@@ -229,6 +229,9 @@ type PendingOps = Map<string, Map<string, PendingOp>>
 /** One plazaWriteSpaces call: a pair of keys per space and the script's arguments. */
 interface SpaceWrite { keys: string[], args: Array<string | number> }
 
+/** One plazaClaimAndRead call: its keys and arguments, and each space's number among them (1-based). */
+interface ClaimCall { spaces: Map<string, number>, keys: string[], args: Array<string | number> }
+
 /**
  * What a flush writes. Ownership changes only: a user who keeps moving costs nothing in `claimed`
  * and `disowned`. The sweep's index follows every write: scored by lastUpdated, ghosts also in
@@ -410,8 +413,8 @@ export class RedisPresenceStore implements PresenceStore {
   /**
    * One script call for these joins, settling each of them. Sent at once (UNPIPELINED_COMMANDS): auto-
    * pipelining would hold it for another turn of the event loop, and the joins are batched already.
-   * Its arguments are built and its answer handed out by separate functions, which V8 compiles in
-   * less time than it takes for one with all three.
+   * Its arguments are built and its answer handed out by separate functions: in a storm V8 then
+   * compiles the loop that builds them alone (bench/RESULTS.md, run O).
    */
   async #claimAll (claims: PendingClaim[]): Promise<void> {
     try {
@@ -423,8 +426,8 @@ export class RedisPresenceStore implements PresenceStore {
     }
   }
 
-  /** The script's keys and arguments for these joins, and each space's number among them (1-based). */
-  #claimArguments (claims: PendingClaim[]): { spaces: Map<string, number>, keys: string[], args: Array<string | number> } {
+  /** The script call for these joins. */
+  #claimArguments (claims: PendingClaim[]): ClaimCall {
     const spaces = new Map<string, number>()
     const keys: string[] = []
     const args: Array<string | number> = [this.#serverId, this.#ttlSeconds, this.#ownConnectedEnding]

@@ -60,6 +60,23 @@ t.test('a client that stops reading is cut off once its backlog passes MAX_BUFFE
   t.equal((await mover.waitFor('heartbeat', 5000)).payload.timestamp, 1, 'the mover is still served')
 })
 
+t.test('a client that reads along is not cut off for what one busy turn sends it past MAX_BUFFERED_BYTES', async (t) => {
+  const plaza = await startApp(t, { MAX_BUFFERED_BYTES: 1024 })
+  await plaza.defineSpace({ id: 'hall', width: 20, height: 20 })
+  const watcher = await TestClient.connect(`${plaza.wsBase}/ws`, 'plaza.v1')
+  await watcher.join('hall', plaza.token({ userId: 'watcher' }))
+  // Joins that arrive together share a claim call, and the watcher hears of them in one turn:
+  // ~100 bytes each, far more than 1 KB corked for it before that turn's writes go out.
+  const joiners = await Promise.all(Array.from({ length: 40 }, () => TestClient.connect(`${plaza.wsBase}/ws`, 'plaza.v1')))
+  t.teardown(() => Promise.all([watcher, ...joiners].map((c) => c.close())))
+  await Promise.all(joiners.map((c, i) => c.join('hall', plaza.token({ userId: `joiner-${i}` }))))
+  const heard = new Set<unknown>()
+  while (heard.size < joiners.length) heard.add((await watcher.next('user-joined-space')).payload.userId)
+  watcher.send({ type: 'heartbeat', payload: { timestamp: 7 } })
+  t.equal((await watcher.waitFor('heartbeat')).payload.timestamp, 7, 'the watcher is still connected and served')
+  t.equal(plaza.app.roomManager.counters.drops, 0, 'nobody was cut off')
+})
+
 t.test('with ALLOWED_ORIGINS set, a browser page from another origin is refused (403); no Origin is a non-browser client', async (t) => {
   const plaza = await startApp(t, { ALLOWED_ORIGINS: 'https://plaza.example, http://localhost:3000' })
   await t.rejects(TestClient.connect(`${plaza.wsBase}/ws`, 'plaza.v1', { origin: 'https://evil.example' }), /upgrade refused: 403/)

@@ -46,6 +46,21 @@ t.test('a full batch goes out without waiting for the interval', async (t) => {
   t.ok(read(file).length >= 4096, `written long before the minute (${read(file).length} bytes)`)
 })
 
+t.test('a line longer than a write carries goes out whole, in its place among the others', async (t) => {
+  const file = logFile(t)
+  const destination = batchedDestination(file, 50) as ReturnType<typeof pino.destination>
+  await once(destination, 'ready')
+  const log = pino(destination)
+  const long = `📊 ${'x'.repeat(20_000)}`
+  log.info({ n: 1 }, '📊 [SPACE JOIN] before')
+  log.info({ n: 2 }, long)
+  log.info({ n: 3 }, '📊 [SPACE JOIN] after')
+  await sleep(500)
+  const lines = read(file).split('\n').filter(Boolean).map((line) => JSON.parse(line) as { n: number, msg: string })
+  t.same(lines.map((l) => l.n), [1, 2, 3], 'in order')
+  t.equal(lines[1]?.msg, long, 'the long line whole')
+})
+
 for (const [how, end] of [['its work is done', ''], ['it calls process.exit()', '; process.exit(0)']] as const) {
   t.test(`what is still waiting when the process exits (${how}) is written`, async (t) => {
     const file = logFile(t)
