@@ -61,9 +61,11 @@ async function plaza (fastify: FastifyInstance, options: AppOptions): Promise<vo
 const app = fp(plaza, { name: 'plaza' })
 export default app
 
-/** Fastify's own options for Plaza: its logger, and never a token in a logged URL. */
-export function serverOptions (config: Config): FastifyServerOptions {
-  const batches = logBatches(config)
+/**
+ * Fastify's own options for Plaza: its logger (into `batches` when lines go out in batches), and
+ * never a token in a logged URL.
+ */
+export function serverOptions (config: Config, batches = logBatches(config)): FastifyServerOptions {
   return {
     logger: {
       ...(batches === undefined ? {} : { stream: batches }),
@@ -137,9 +139,9 @@ function logBatches (config: Config): ReturnType<typeof batchedDestination> | un
 /** Builds the app ready to listen; `env` stands in for the process environment (tests). */
 export async function buildApp (env?: Record<string, unknown>): Promise<FastifyInstance> {
   const loaded = loadConfig(env)
-  const fastify = Fastify(serverOptions(loaded))
-  // Shared by the process (its batch outlives an app): what this app logged goes out when it closes.
   const batches = logBatches(loaded)
+  const fastify = Fastify(serverOptions(loaded, batches))
+  // Shared by the process (its batch outlives an app): what this app logged goes out when it closes.
   if (batches !== undefined) fastify.addHook('onClose', async () => { batches.flush() })
   try {
     await fastify.register(app, { config: loaded })
