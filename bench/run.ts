@@ -487,7 +487,7 @@ async function startPlaza (redisUrl: string, spaces: number): Promise<Server> {
   const prefix = `bench:${randomBytes(4).toString('hex')}:`
   prefixes.push({ url: redisUrl, prefix })
   usedPrefixes.push(prefix)
-  const { child, output, trouble } = spawnChild(process.execPath, [...cpuProfile('plaza'), ...entry('src/server.ts')], {
+  const { child, output, trouble } = spawnChild(process.execPath, [...cpuProfile('plaza'), ...entry('server/main.ts')], {
     PORT: String(port),
     HOST: '127.0.0.1',
     JWT_SECRET,

@@ -3,7 +3,7 @@
  * join the space with the Plaza client, draw it, and walk with the arrow keys or WASD.
  */
 import { PlazaClient, type StatusChange } from '../client/index.js'
-import { Space } from '../src/space.js'
+import { Space } from '../src/spaces/space.js'
 import { colorOf, draw } from './render.js'
 
 const $ = <T extends HTMLElement>(id: string): T => document.getElementById(id) as T

@@ -1,5 +1,6 @@
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
 import { Type } from 'typebox'
+import { sendError } from '../server/http-errors.js'
 
 const GuestBody = Type.Object({
   // A display name: letters, digits, spaces and a few signs; no control characters.
@@ -21,7 +22,7 @@ const authRoutes: FastifyPluginAsyncTypebox = async (fastify) => {
     onRequest: fastify.rateLimit({ max: 30, timeWindow: '1 minute' })
   }, async (request, reply) => {
     const username = request.body.username.trim().replace(/\s+/g, ' ')
-    if (username === '') return await reply.code(400).send({ statusCode: 400, error: 'Bad Request', message: 'username must not be blank' })
+    if (username === '') return await sendError(reply, 400, 'username must not be blank')
     const userId = guestUserId(username)
     // With an audience or issuer configured, tokens without them are refused: guests' carry them.
     const token = fastify.jwt.sign({

@@ -2,14 +2,11 @@ import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify'
 import { Connection } from '../src/connection.js'
 import { identityFromClaims, type Identity } from '../src/identity.js'
 import { DIALECTS, offeredProtocols, pickDialect, type Dialect } from '../src/protocol.js'
+import { RefCount } from '../src/util/ref-count.js'
+import { sendError } from '../server/http-errors.js'
 
 /** Tokens longer than this are refused unread: no legitimate JWT comes close. */
 const MAX_TOKEN_LENGTH = 8192
-
-/** An upgrade refused before it happens, with an HTTP status and Fastify's error shape. */
-function refuse (reply: FastifyReply, statusCode: number, error: string, message: string): FastifyReply {
-  return reply.code(statusCode).send({ statusCode, error, message })
-}
 
 /**
  * The WebSocket edge: `/ws`, and `/` for clients that connect to the server root (the 2d-metaverse
@@ -34,7 +31,7 @@ export default async function wsRoutes (fastify: FastifyInstance): Promise<void>
   }, config.PING_INTERVAL_MS).unref()
   fastify.addHook('onClose', async () => { clearInterval(liveness) })
 
-  const perIp = new Map<string, number>()
+  const perIp = new RefCount<string>()
   const allowedOrigins = new Set(config.allowedOrigins)
 
   /**
@@ -46,17 +43,17 @@ export default async function wsRoutes (fastify: FastifyInstance): Promise<void>
   const checkUpgrade = (request: FastifyRequest, reply: FastifyReply, done: () => void): void => {
     const offered = offeredProtocols(request.headers['sec-websocket-protocol'])
     if (offered.length > 0 && pickDialect(offered) === undefined) {
-      refuse(reply, 400, 'Bad Request', `unsupported subprotocol; offer one of ${DIALECTS.join(', ')}`)
+      sendError(reply, 400, `unsupported subprotocol; offer one of ${DIALECTS.join(', ')}`)
       return
     }
     const origin = request.headers.origin
     if (allowedOrigins.size > 0 && origin !== undefined && !allowedOrigins.has(origin)) {
       request.log.warn({ origin }, 'Refused a WebSocket from an origin not in ALLOWED_ORIGINS')
-      refuse(reply, 403, 'Forbidden', 'origin not allowed')
+      sendError(reply, 403, 'origin not allowed')
       return
     }
-    if (request.headers.upgrade !== undefined && (perIp.get(request.ip) ?? 0) >= config.MAX_CONNECTIONS_PER_IP) {
-      refuse(reply, 429, 'Too Many Requests', 'too many connections from this address')
+    if (request.headers.upgrade !== undefined && perIp.count(request.ip) >= config.MAX_CONNECTIONS_PER_IP) {
+      sendError(reply, 429, 'too many connections from this address')
       return
     }
     done()
@@ -78,12 +75,10 @@ export default async function wsRoutes (fastify: FastifyInstance): Promise<void>
     connections.add(connection)
     // Read once: request.ip is a getter (proxy-addr with TRUST_PROXY), and the close needs the same key.
     const ip = request.ip
-    perIp.set(ip, (perIp.get(ip) ?? 0) + 1)
+    perIp.add(ip)
     socket.once('close', () => {
       connections.delete(connection)
-      const left = (perIp.get(ip) ?? 1) - 1
-      if (left === 0) perIp.delete(ip)
-      else perIp.set(ip, left)
+      perIp.remove(ip)
     })
   }
 
@@ -91,8 +86,7 @@ export default async function wsRoutes (fastify: FastifyInstance): Promise<void>
     method: 'GET',
     url: '/ws',
     preValidation: checkUpgrade,
-    handler: async (_request, reply) => reply.code(426).header('upgrade', 'websocket')
-      .send({ statusCode: 426, error: 'Upgrade Required', message: 'connect with a WebSocket client' }),
+    handler: async (_request, reply) => sendError(reply.header('upgrade', 'websocket'), 426, 'connect with a WebSocket client'),
     wsHandler
   })
 

@@ -1,12 +1,16 @@
 import type { ErrorCode, RejectReason } from './protocol.js'
-import type { SpaceDefinition } from './space.js'
+import type { SpaceDefinition } from './spaces/space.js'
 
-/** A user as the join snapshot shows them. */
-export interface UserView {
+/** Who stands where: a user's shape wherever servers tell each other and clients about them. */
+export interface UserPosition {
   userId: string
   username: string
   x: number
   y: number
+}
+
+/** A user as a joiner's snapshot shows them: on the wire, in the join's `users`. */
+export interface UserView extends UserPosition {
   connected: boolean
 }
 
@@ -15,7 +19,7 @@ export interface UserView {
  * codec decides the wire name and shape, or that its clients are not told at all.
  */
 export type RoomEvent =
-  | { kind: 'joined', userId: string, username: string, x: number, y: number }
+  | ({ kind: 'joined' } & UserPosition)
   | { kind: 'moved', userId: string, x: number, y: number }
   | { kind: 'dropped', userId: string }
   /** `wasConnected`: the user left while still connected, so no drop was announced before. */

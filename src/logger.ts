@@ -1,5 +1,5 @@
 import pino from 'pino'
-import { getOrCreate } from './maps.js'
+import { getOrCreate } from './util/maps.js'
 
 /** The slice of pino that Plaza's own code logs through, so that src/ does not depend on Fastify. */
 export interface Logger {
@@ -17,8 +17,7 @@ export const isDebugEnabled = (log: Logger): boolean => log.level === 'debug' ||
 const LOG_BATCH_BYTES = 4096
 /**
  * What one write carries at most (a longer line goes alone, whole). sonic-boom measures the whole
- * batch it appends to at each line, and the join lines' emoji make it a two-byte string: the smaller
- * the batch, the less each line costs while a write is on its way (bench/RESULTS.md, run O).
+ * batch at each line it appends, so a smaller batch keeps each line cheap while a write is out.
  */
 const LOG_WRITE_BYTES = 2 * LOG_BATCH_BYTES
 
@@ -27,14 +26,15 @@ type Destination = ReturnType<typeof pino.destination>
 const destinations = new Map<string, Destination>()
 
 /**
- * Where log lines go, in batches (pino's asynchronous destination): written one by one, each line
- * cost a write through libuv's thread pool, ~4% of a join when joins come one at a time. A write
- * starts at LOG_BATCH_BYTES or every `flushMs` (an empty one when idle: sonic-boom's periodic
- * flush); what is buffered at exit is written then (pino flushes on exit). It writes to the file
- * descriptor itself, where pino's default falls back to a patched process.stdout. One per
- * destination and interval in a process, shared by the apps built in it.
+ * Where log lines go, in batches (pino's asynchronous destination), so that a line does not cost a
+ * write through libuv's thread pool of its own. A write starts at LOG_BATCH_BYTES or every
+ * `flushMs`; what is buffered at exit is written then (pino flushes on exit). One per destination
+ * and interval in a process, shared by the apps built in it.
  */
 export function batchedDestination (dest: number | string, flushMs: number): Destination {
   return getOrCreate(destinations, `${dest} ${flushMs}`,
     () => pino.destination({ dest, minLength: LOG_BATCH_BYTES, maxWrite: LOG_WRITE_BYTES, periodicFlush: flushMs, sync: false }))
 }
+
+/** A logger that says nothing: for tools and tests that build Plaza's parts alone. */
+export const silentLogger: Logger = { level: 'silent', debug: () => {}, info: () => {}, warn: () => {}, error: () => {} }

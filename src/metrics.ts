@@ -1,6 +1,6 @@
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client'
 import type { Counters } from './counters.js'
-import type { Stats } from './room-manager.js'
+import type { Stats } from './rooms/room-manager.js'
 
 /** The `space` label of the spaces beyond METRICS_MAX_SPACES, summed. */
 export const OTHER_SPACES = '(other)'

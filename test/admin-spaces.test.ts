@@ -314,7 +314,7 @@ t.test('a SPACES_FILE that is not a valid list of spaces stops the start, naming
  */
 async function buildAppsInChild (prefix: string, files: string[]): Promise<{ results?: Array<string | null>, exitedByItself: boolean }> {
   const code = `
-    import { buildApp } from ${JSON.stringify(new URL('../src/app.js', import.meta.url).href)}
+    import { buildApp } from ${JSON.stringify(new URL('../server/app.js', import.meta.url).href)}
     import { testEnv } from ${JSON.stringify(new URL('./helpers/app.js', import.meta.url).href)}
     const results = []
     for (const file of JSON.parse(process.env.PLAZA_TEST_FILES)) {

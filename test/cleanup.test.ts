@@ -1,7 +1,7 @@
 import { Redis } from 'ioredis'
 import t from 'tap'
 import { redisKeys } from '../src/keys.js'
-import { StaleSweeper } from '../src/stale-sweeper.js'
+import { StaleSweeper } from '../src/presence/stale-sweeper.js'
 import { REDIS_URL, isolate, settle, startApp, type TestApp } from './helpers/app.js'
 import { TestClient } from './helpers/client.js'
 

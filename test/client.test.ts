@@ -10,7 +10,7 @@ import {
   reconnectDelay,
   type StatusChange
 } from '../client/index.js'
-import { getOrCreate } from '../src/maps.js'
+import { getOrCreate } from '../src/util/maps.js'
 import { ADMIN_TOKEN, isolate, JWT_SECRET, startApp, testEnv } from './helpers/app.js'
 import { TestClient } from './helpers/client.js'
 import { freePort, startServer } from './helpers/process.js'

@@ -1,6 +1,6 @@
 import t, { type Test } from 'tap'
 import type { Redis } from 'ioredis'
-import { ClusterBus } from '../src/cluster-bus.js'
+import { ClusterBus } from '../src/cluster/cluster-bus.js'
 import { redisKeys } from '../src/keys.js'
 import type { Logger } from '../src/logger.js'
 import { settle } from './helpers/app.js'

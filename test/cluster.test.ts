@@ -6,7 +6,7 @@ import { startServer, type ServerProcess } from './helpers/process.js'
 
 /**
  * Several Plaza processes on one Redis behave as one (issue 4). Every server here is a real process
- * started from src/server.ts, with fast heartbeats so that a dead one is noticed within a second.
+ * started from server/main.ts, with fast heartbeats so that a dead one is noticed within a second.
  */
 
 const sign = createSigner({ key: JWT_SECRET })

@@ -1,5 +1,5 @@
 import t from 'tap'
-import { LoopLoad } from '../src/loop-load.js'
+import { LoopLoad } from '../src/util/loop-load.js'
 
 /** The event loop's load, as the presence store reads it to decide whether joins wait to share a call. */
 

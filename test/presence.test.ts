@@ -3,7 +3,9 @@ import { Redis } from 'ioredis'
 import t, { type Test } from 'tap'
 import { redisKeys } from '../src/keys.js'
 import type { Logger } from '../src/logger.js'
-import { type PresenceRecord, RedisPresenceStore, UNPIPELINED_COMMANDS } from '../src/presence-store.js'
+import { RedisPresenceStore } from '../src/presence/redis-store.js'
+import type { PresenceRecord } from '../src/presence/store.js'
+import { UNPIPELINED_COMMANDS } from '../src/scripts/index.js'
 import { isolate, REDIS_URL, settle, startApp, type TestApp } from './helpers/app.js'
 import { PrivateRedis } from './helpers/private-redis.js'
 import { TestClient, neighbour } from './helpers/client.js'
@@ -419,13 +421,13 @@ t.test('a join read that Redis answers before a drop\'s write lands still sees t
   const bob = (connected: boolean): PresenceRecord => ({ userId: 'bob', username: 'Bob', x: 5, y: 4, connectionId: 'c1', lastUpdated: Date.now(), connected })
 
   // Redis has Bob connected to this server; the join read leaves such entries to memory.
-  store.save('race', bob(true), true)
-  t.equal(await store.flush(true), true)
+  store.save('race', bob(true))
+  t.equal(await store.flush(), true)
   // Bob drops: his ghost is queued. A join's read goes out, and only then the flush takes the ghost.
-  store.save('race', bob(false), true)
+  store.save('race', bob(false))
   const read = store.claimAndRead('race', 'carol', true)
   await new Promise((resolve) => setImmediate(resolve))
-  const written = store.flush(true)
+  const written = store.flush()
   const { users, fromStore } = await read
   t.equal(fromStore, true)
   t.match(users.find((u) => u.userId === 'bob'), { x: 5, y: 4, connected: false }, 'Bob is a ghost where he was, not gone')
@@ -590,14 +592,14 @@ t.test('the first write of a joined user puts back a claim that a late disown to
   await redis.hdel(owners, 'amy')
   await redis.hset(owners, 'ben', 'other-9')
   const at = (userId: string): PresenceRecord => ({ userId, username: userId, x: 1, y: 1, connectionId: 'c', lastUpdated: Date.now(), connected: true })
-  store.save('hall', at('amy'), true)
-  store.save('hall', at('ben'), true)
-  t.equal(await store.flush(true), true)
+  store.save('hall', at('amy'))
+  store.save('hall', at('ben'))
+  t.equal(await store.flush(), true)
   t.same(await redis.hgetall(owners), { amy: 'own-1', ben: 'other-9' }, 'Amy is this server\'s again; Ben stays the other server\'s')
   // Written once per hold: a later write of Amy does not look again.
   await redis.hdel(owners, 'amy')
-  store.save('hall', { ...at('amy'), x: 2 }, true)
-  t.equal(await store.flush(true), true)
+  store.save('hall', { ...at('amy'), x: 2 })
+  t.equal(await store.flush(), true)
   t.equal(await redis.hexists(owners, 'amy'), 0)
 })
 

@@ -1,6 +1,6 @@
 import t from 'tap'
 import type { Test } from 'tap'
-import { MAX_OBSTACLES, MAX_SPACE_SIDE, Space, defineSpace, isSpaceId, type Obstacle, type SpaceDefinition, type SpaceInput } from '../src/space.js'
+import { MAX_OBSTACLES, MAX_SPACE_SIDE, Space, defineSpace, isSpaceId, type Obstacle, type SpaceDefinition, type SpaceInput } from '../src/spaces/space.js'
 
 /** A deterministic random in [0, 1) (mulberry32), so that every run probes the same tiles. */
 function seeded (seed: number): () => number {

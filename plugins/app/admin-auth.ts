@@ -1,6 +1,7 @@
 import { createHash, timingSafeEqual } from 'node:crypto'
 import type { FastifyReply, FastifyRequest } from 'fastify'
 import fp from 'fastify-plugin'
+import { sendError } from '../../server/http-errors.js'
 
 declare module 'fastify' {
   interface FastifyInstance {
@@ -19,7 +20,7 @@ export default fp(async function adminAuth (fastify) {
     const token = match?.[1] ?? ''
     // Hashing first makes the comparison constant-time whatever the length of what was sent.
     if (!timingSafeEqual(digest(token), expected) || token === '') {
-      await reply.code(401).header('www-authenticate', 'Bearer').send({ statusCode: 401, error: 'Unauthorized', message: 'Unauthorized' })
+      await sendError(reply.header('www-authenticate', 'Bearer'), 401, 'Unauthorized')
     }
   })
 }, { name: 'admin-auth', dependencies: ['config'] })

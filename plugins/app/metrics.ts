@@ -1,5 +1,5 @@
 import fp from 'fastify-plugin'
-import { redisLatencyMs } from '../../src/health.js'
+import { redisLatencyMs } from '../../server/health.js'
 import { createMetrics, type Metrics } from '../../src/metrics.js'
 
 declare module 'fastify' {
@@ -13,11 +13,11 @@ export const REDIS_PROBE_TIMEOUT_MS = 600
 
 /** Prometheus metrics (`fastify.metrics`), read from the room manager and Redis at scrape time. */
 export default fp(async function metrics (fastify) {
-  const { config, redis, roomManager } = fastify
+  const { config, redis, roomManager, presence } = fastify
   fastify.decorate('metrics', createMetrics({
     counters: roomManager.counters,
     localStats: () => roomManager.stats(),
-    clusterTotals: () => roomManager.clusterTotals(),
+    clusterTotals: () => presence.totals(),
     redisLatencyMs: () => redisLatencyMs(redis, REDIS_PROBE_TIMEOUT_MS),
     maxSpaceLabels: config.METRICS_MAX_SPACES
   }))

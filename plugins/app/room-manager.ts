@@ -1,16 +1,24 @@
 import fp from 'fastify-plugin'
-import { ClusterBus } from '../../src/cluster-bus.js'
+import { ClusterBus } from '../../src/cluster/cluster-bus.js'
 import { redisKeys } from '../../src/keys.js'
-import { RedisPresenceStore } from '../../src/presence-store.js'
-import { RoomManager } from '../../src/room-manager.js'
+import { RedisPresenceStore } from '../../src/presence/redis-store.js'
+import type { PresenceStore } from '../../src/presence/store.js'
+import { RoomManager } from '../../src/rooms/room-manager.js'
+import { SpaceAdmin } from '../../src/spaces/space-admin.js'
 
 declare module 'fastify' {
   interface FastifyInstance {
     roomManager: RoomManager
+    /** Who-is-where across every server (Redis): the census of the admin and metrics routes. */
+    presence: PresenceStore
+    spaceAdmin: SpaceAdmin
   }
 }
 
-/** The room manager (`fastify.roomManager`) over the Redis presence store and the Pub/Sub bus, and their lifecycle. */
+/**
+ * The room manager (`fastify.roomManager`) over the Redis presence store (`fastify.presence`) and the
+ * Pub/Sub bus, the space admin (`fastify.spaceAdmin`), and their lifecycle.
+ */
 export default fp(async function roomManager (fastify) {
   const { config, redis, log, spaces } = fastify
   const keys = redisKeys(config.KEY_PREFIX)
@@ -37,19 +45,20 @@ export default fp(async function roomManager (fastify) {
     // PROTOCOL §5 asks for at least every STALE_USER_MS / 3; a quarter leaves room for a slow flush.
     refreshIntervalMs: Math.max(1, Math.floor(config.STALE_USER_MS / 4))
   })
+  const admin = new SpaceAdmin({ spaces, presence, cluster, evict: (spaceId) => rooms.evict(spaceId), log })
   cluster.setHandler({
     onSpaceEvents: (spaceId, from, events) => rooms.onSpaceEvents(spaceId, from, events),
-    onControl: (_from, event) => rooms.onControl(event)
+    onControl: (_from, event) => admin.onControl(event)
   })
   await cluster.start()
   // Redis is additive: when it returns (perhaps empty), what this server holds is written back.
   const onReady = (): void => {
     void rooms.persistAll()
     // Write back what only this server held, then read what changed elsewhere while we were away.
-    rooms.restoreSpaces().then(() => spaces.loadAll())
+    admin.restore().then(() => spaces.loadAll())
       .catch((err: unknown) => log.warn({ err }, 'Could not write space definitions back to Redis'))
   }
-  if (config.SPACES_FILE !== undefined) await rooms.announceSpaces()
+  if (config.SPACES_FILE !== undefined) await admin.announce()
   redis.on('ready', onReady)
   // Users still here become ghosts (most were dropped already as @fastify/websocket's preClose closed
   // their sockets), and everything is flushed before Redis is let go.
@@ -57,7 +66,10 @@ export default fp(async function roomManager (fastify) {
   fastify.addHook('onClose', async () => {
     redis.off('ready', onReady)
     await cluster.close()
-    await rooms.close()
+    rooms.close()
+    await presence.close()
   })
   fastify.decorate('roomManager', rooms)
+  fastify.decorate('presence', presence)
+  fastify.decorate('spaceAdmin', admin)
 }, { name: 'room-manager', dependencies: ['config', 'redis', 'spaces'] })

@@ -1,8 +1,8 @@
 import fp from 'fastify-plugin'
 import { redisKeys } from '../../src/keys.js'
-import type { SpaceDefinition } from '../../src/space.js'
-import { SpaceRegistry } from '../../src/space-registry.js'
-import { readSpacesFile } from '../../src/spaces-file.js'
+import type { SpaceDefinition } from '../../src/spaces/space.js'
+import { SpaceRegistry } from '../../src/spaces/space-registry.js'
+import { readSpacesFile } from '../../src/spaces/spaces-file.js'
 
 declare module 'fastify' {
   interface FastifyInstance {

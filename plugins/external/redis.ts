@@ -2,7 +2,7 @@ import fastifyRedis from '@fastify/redis'
 import fp from 'fastify-plugin'
 import { setTimeout as sleep } from 'node:timers/promises'
 import { Redis } from 'ioredis'
-import { UNPIPELINED_COMMANDS } from '../../src/presence-store.js'
+import { definePlazaScripts, UNPIPELINED_COMMANDS } from '../../src/scripts/index.js'
 
 /**
  * The shared ioredis client, registered through @fastify/redis as `fastify.redis`.
@@ -24,6 +24,8 @@ export default fp(async function redis (fastify) {
     enableAutoPipelining: true,
     autoPipeliningIgnoredCommands: UNPIPELINED_COMMANDS
   })
+  // Plaza's Lua scripts, once for every part that uses this client.
+  definePlazaScripts(client)
   // Pub/Sub needs a connection of its own (a subscribed connection runs no other command).
   const subscriber = client.duplicate({ commandTimeout: undefined, enableAutoPipelining: false })
   // Transitions are logged once each, not once per failed reconnect attempt.

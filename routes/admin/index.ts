@@ -1,6 +1,8 @@
 import type { FastifyInstance } from 'fastify'
-import monitoringRoutes from './monitoring.js'
+import healthRoutes from './health.js'
 import spaceRoutes from './spaces.js'
+import statsRoutes from './stats.js'
+import { sendError } from '../../server/http-errors.js'
 
 /** Operator routes under /admin, all behind the admin token. */
 export default async function adminRoutes (fastify: FastifyInstance): Promise<void> {
@@ -8,7 +10,8 @@ export default async function adminRoutes (fastify: FastifyInstance): Promise<vo
   fastify.addHook('onRequest', fastify.rateLimit())
   fastify.addHook('onRequest', fastify.requireAdmin)
   // Unknown admin paths answer 404 only to an operator, so that routes cannot be listed without a token.
-  fastify.setNotFoundHandler(async (_request, reply) => reply.code(404).send({ statusCode: 404, error: 'Not Found', message: 'no such route' }))
+  fastify.setNotFoundHandler(async (_request, reply) => sendError(reply, 404, 'no such route'))
   await fastify.register(spaceRoutes)
-  await fastify.register(monitoringRoutes)
+  await fastify.register(healthRoutes)
+  await fastify.register(statsRoutes)
 }

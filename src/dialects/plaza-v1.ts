@@ -1,5 +1,5 @@
 import type { ServerEvent } from '../events.js'
-import type { SpaceDefinition } from '../space.js'
+import type { SpaceDefinition } from '../spaces/space.js'
 
 const frame = (type: string, payload: unknown): string => JSON.stringify({ type, payload })
 

@@ -24,12 +24,12 @@ export interface ServerProcess {
 }
 
 /**
- * Runs `src/server.ts` in a process of its own, as `npm start` does after the build, on a free port
+ * Runs `server/main.ts` in a process of its own, as `npm start` does after the build, on a free port
  * (logging at info: its "Server listening" line says it is up); killed at teardown if still running.
  */
 export async function startServer (t: Test, env: Record<string, string | number>): Promise<ServerProcess> {
   const port = Number(env.PORT ?? await freePort())
-  const child = spawn(process.execPath, ['--import', 'tsx', 'src/server.ts'], {
+  const child = spawn(process.execPath, ['--import', 'tsx', 'server/main.ts'], {
     cwd: root,
     env: { PATH: process.env.PATH, HOST: '127.0.0.1', ...Object.fromEntries(Object.entries(env).map(([k, v]) => [k, String(v)])), PORT: String(port), LOG_LEVEL: env.LOG_LEVEL === undefined || env.LOG_LEVEL === 'silent' ? 'info' : String(env.LOG_LEVEL) },
     stdio: ['ignore', 'pipe', 'pipe']

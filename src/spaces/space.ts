@@ -1,4 +1,4 @@
-import { RejectReason } from './protocol.js'
+import { RejectReason } from '../protocol.js'
 
 /** Limits that keep one space's bitmap and snapshot small (1024×1024 tiles is 1 MiB). */
 export const MAX_SPACE_SIDE = 1024

@@ -1,48 +1,7 @@
 import type { Redis } from 'ioredis'
-import type { RedisKeys } from './keys.js'
-
-/**
- * Turns a dead server's connected users into ghosts, once: only the first caller that still finds
- * the server's heartbeat older than the cutoff removes it from the live set and converts its
- * entries (those still naming it and still connected). Returns them as flat pairs spaceId, userId.
- *
- * KEYS[1] servers, KEYS[2] presence index, KEYS[3] ghost index, KEYS[4] the dead server's users set;
- * ARGV[1] dead server id, ARGV[2] cutoff (ms), ARGV[3] now (ms), ARGV[4] KEY_PREFIX.
- */
-const REAP_SCRIPT = `
-local score = redis.call('ZSCORE', KEYS[1], ARGV[1])
-if (not score) or tonumber(score) > tonumber(ARGV[2]) then return {} end
-redis.call('ZREM', KEYS[1], ARGV[1])
-local now = tonumber(ARGV[3])
-local out = {}
-for _, member in ipairs(redis.call('SMEMBERS', KEYS[4])) do
-  local sep = string.find(member, ' ', 1, true)
-  local spaceId = string.sub(member, 1, sep - 1)
-  local userId = string.sub(member, sep + 1)
-  local hash = ARGV[4] .. 'space:' .. spaceId .. ':users'
-  local value = redis.call('HGET', hash, userId)
-  if value then
-    local ok, entry = pcall(cjson.decode, value)
-    local owners = ARGV[4] .. 'space:' .. spaceId .. ':owners'
-    if redis.call('HGET', owners, userId) == ARGV[1] then redis.call('HDEL', owners, userId) end
-    if ok and type(entry) == 'table' and entry.serverId == ARGV[1] and entry.connected ~= false then
-      entry.connected = false
-      entry.lastUpdated = now
-      redis.call('HSET', hash, userId, cjson.encode(entry))
-      redis.call('ZADD', KEYS[2], now, member)
-      redis.call('ZADD', KEYS[3], now, member)
-      table.insert(out, spaceId)
-      table.insert(out, userId)
-    end
-  end
-end
-redis.call('DEL', KEYS[4])
-return out
-`
-
-interface ReapCommand {
-  plazaReapServer: (servers: string, index: string, ghosts: string, users: string, serverId: string, cutoff: number, now: number, prefix: string) => Promise<string[]>
-}
+import type { RedisKeys } from '../keys.js'
+import { splitMember } from '../presence/entry.js'
+import { definePlazaScripts } from '../scripts/index.js'
 
 export interface Reaped { serverId: string, spaceId: string, userId: string }
 
@@ -65,11 +24,10 @@ export class ServerLiveness {
   readonly #deadAfterMs: number
 
   constructor (options: ServerLivenessOptions) {
-    this.#redis = options.redis
+    this.#redis = definePlazaScripts(options.redis)
     this.#keys = options.keys
     this.#serverId = options.serverId
     this.#deadAfterMs = options.deadAfterMs
-    this.#redis.defineCommand('plazaReapServer', { numberOfKeys: 4, lua: REAP_SCRIPT })
   }
 
   /**
@@ -101,9 +59,17 @@ export class ServerLiveness {
     return this.#reap(this.#serverId, Number.MAX_SAFE_INTEGER, now)
   }
 
+  /** Reaps one server (reap-server.lua): its users set is read first, so that the script is given every key it touches. */
   async #reap (serverId: string, cutoff: number, now: number): Promise<Reaped[]> {
-    const flat = await (this.#redis as unknown as ReapCommand).plazaReapServer(this.#keys.servers, this.#keys.presenceIndex,
-      this.#keys.ghostIndex, this.#keys.serverUsers(serverId), serverId, cutoff, now, this.#keys.prefix)
+    const { servers, presenceIndex, ghostIndex } = this.#keys
+    const usersSet = this.#keys.serverUsers(serverId)
+    const members = await this.#redis.smembers(usersSet)
+    const keys = [servers, presenceIndex, ghostIndex, usersSet]
+    for (const member of members) {
+      const { spaceId } = splitMember(member)
+      keys.push(this.#keys.spaceUsers(spaceId), this.#keys.spaceOwners(spaceId))
+    }
+    const flat = await this.#redis.plazaReapServer(keys.length, keys, [serverId, cutoff, now, ...members])
     const reaped: Reaped[] = []
     for (let i = 0; i + 1 < flat.length; i += 2) reaped.push({ serverId, spaceId: flat[i] as string, userId: flat[i + 1] as string })
     return reaped

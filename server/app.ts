@@ -2,11 +2,11 @@ import type { FastifyInstance, FastifyReply, FastifyRequest, FastifyServerOption
 import Fastify, { LogController } from 'fastify'
 import fp from 'fastify-plugin'
 import adminAuth from '../plugins/app/admin-auth.js'
-import cleanup from '../plugins/app/cleanup.js'
-import cluster from '../plugins/app/cluster.js'
 import metrics from '../plugins/app/metrics.js'
 import roomManager from '../plugins/app/room-manager.js'
+import serverLiveness from '../plugins/app/server-liveness.js'
 import spaces from '../plugins/app/spaces.js'
+import staleSweep from '../plugins/app/stale-sweep.js'
 import config from '../plugins/external/config.js'
 import jwt from '../plugins/external/jwt.js'
 import redis from '../plugins/external/redis.js'
@@ -17,10 +17,12 @@ import websocket from '../plugins/external/websocket.js'
 import adminRoutes from '../routes/admin/index.js'
 import authRoutes from '../routes/auth.js'
 import demoRoutes from '../routes/demo.js'
-import monitoringRoutes from '../routes/monitoring.js'
+import metricsRoutes from '../routes/metrics.js'
+import probeRoutes from '../routes/probes.js'
 import wsRoutes from '../routes/ws.js'
-import { loadConfig, type Config } from './config.js'
-import { batchedDestination } from './logger.js'
+import { loadConfig, type Config } from '../src/config.js'
+import { batchedDestination } from '../src/logger.js'
+import { sendError } from './http-errors.js'
 
 export interface AppOptions {
   /** The loaded configuration; read from the environment when absent. */
@@ -40,14 +42,15 @@ async function plaza (fastify: FastifyInstance, options: AppOptions): Promise<vo
   await fastify.register(spaces)
   await fastify.register(roomManager)
   await fastify.register(metrics)
-  await fastify.register(cleanup)
-  await fastify.register(cluster)
+  await fastify.register(staleSweep)
+  await fastify.register(serverLiveness)
   await fastify.register(adminAuth)
 
   // Fastify's own 404 logs the raw URL at info; this one says nothing of it (tokens may be there).
-  fastify.setNotFoundHandler(async (_request, reply) => reply.code(404).send({ statusCode: 404, error: 'Not Found', message: 'no such route' }))
+  fastify.setNotFoundHandler(async (_request, reply) => sendError(reply, 404, 'no such route'))
   await fastify.register(wsRoutes)
-  await fastify.register(monitoringRoutes)
+  await fastify.register(metricsRoutes)
+  await fastify.register(probeRoutes)
   await fastify.register(adminRoutes, { prefix: '/admin' })
   await fastify.register(demoRoutes)
   // A guest can be anyone: the route exists only where GUEST_AUTH (or development mode) says so.

@@ -1,14 +1,14 @@
 import fp from 'fastify-plugin'
 import { AsyncTask, SimpleIntervalJob } from 'toad-scheduler'
 import { redisKeys } from '../../src/keys.js'
-import { StaleSweeper } from '../../src/stale-sweeper.js'
+import { StaleSweeper } from '../../src/presence/stale-sweeper.js'
 
 /**
  * The stale sweep (PROTOCOL §5) every CLEANUP_INTERVAL_MS: ghosts older than STALE_USER_MS leave
  * Redis and this server's users are told. Safe on many servers at once (the removal is atomic);
  * a failed run is logged and counted, and the next one runs as usual.
  */
-export default fp(async function cleanup (fastify) {
+export default fp(async function staleSweep (fastify) {
   const { config, redis, log, roomManager, metrics } = fastify
   const sweeper = new StaleSweeper({ redis, keys: redisKeys(config.KEY_PREFIX), log, staleAfterMs: config.STALE_USER_MS })
   const task = new AsyncTask('stale-sweep', async () => {
@@ -28,4 +28,4 @@ export default fp(async function cleanup (fastify) {
     task,
     { id: 'stale-sweep', preventOverrun: true }
   ))
-}, { name: 'cleanup', dependencies: ['config', 'redis', 'schedule', 'room-manager', 'metrics'] })
+}, { name: 'stale-sweep', dependencies: ['config', 'redis', 'schedule', 'room-manager', 'metrics'] })

@@ -1,16 +1,9 @@
 import type { Redis } from 'ioredis'
-import type { RoomEvent } from './events.js'
-import type { RedisKeys } from './keys.js'
-import type { Logger } from './logger.js'
-import { getOrCreate } from './maps.js'
-
-/** A user connected to some server, as the others know them. */
-export interface RosterEntry {
-  userId: string
-  username: string
-  x: number
-  y: number
-}
+import type { RoomEvent, UserPosition } from '../events.js'
+import type { RedisKeys } from '../keys.js'
+import type { ClusterLink } from './cluster-link.js'
+import type { Logger } from '../logger.js'
+import { getOrCreate } from '../util/maps.js'
 
 /** What servers tell each other about a space, on its channel. */
 export type BusEvent =
@@ -20,7 +13,7 @@ export type BusEvent =
   /** A server subscribed to the space: the others answer with their roster. */
   | { kind: 'hello' }
   /** The sender's connected users in the space, positions current. */
-  | { kind: 'roster', users: RosterEntry[] }
+  | { kind: 'roster', users: UserPosition[] }
   /** The sender has no users left in the space and unsubscribed. */
   | { kind: 'bye' }
 
@@ -59,7 +52,7 @@ export interface ClusterBusOptions {
  * that order. Moves are only published where another server is known to listen, so a lone server
  * publishes nothing on the path of a move. A server ignores its own messages.
  */
-export class ClusterBus {
+export class ClusterBus implements ClusterLink {
   readonly #publisher: Redis
   readonly #subscriber: Redis
   readonly #keys: RedisKeys

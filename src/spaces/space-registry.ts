@@ -1,7 +1,7 @@
 import type { Redis } from 'ioredis'
-import type { RedisKeys } from './keys.js'
-import type { Logger } from './logger.js'
-import { parseJsonObject } from './protocol.js'
+import type { RedisKeys } from '../keys.js'
+import type { Logger } from '../logger.js'
+import { parseJsonObject } from '../protocol.js'
 import { Space, defineSpace, type SpaceDefinition, type SpaceInput } from './space.js'
 
 export interface SpaceRegistryOptions {

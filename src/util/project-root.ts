@@ -3,8 +3,8 @@ import { dirname, join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 
 /**
- * The project's root, found the same from `src/` (tsx) and from `dist/src/` (after the build):
- * the nearest folder above this file with a package.json.
+ * The project's root, found the same from the sources (tsx) and from `dist/` (after the build): the
+ * nearest folder above this file with a package.json.
  */
 function findRoot (from: string): string {
   for (let dir = from; ; dir = dirname(dir)) {
@@ -14,6 +14,3 @@ function findRoot (from: string): string {
 }
 
 export const projectRoot = findRoot(dirname(fileURLToPath(import.meta.url)))
-
-/** Where `npm run build:demo` puts the demo page and its bundle, and @fastify/static serves them. */
-export const demoDir = join(projectRoot, 'dist', 'public')

@@ -1,15 +1,15 @@
 import fp from 'fastify-plugin'
 import { AsyncTask, SimpleIntervalJob } from 'toad-scheduler'
 import { redisKeys } from '../../src/keys.js'
-import { ServerLiveness } from '../../src/server-liveness.js'
+import { ServerLiveness } from '../../src/cluster/server-liveness.js'
 
 /**
  * Servers watching each other through Redis: each beats every SERVER_HEARTBEAT_MS; a server whose
  * beat is older than SERVER_DEAD_AFTER_MS died without a word, and the first server to notice turns
  * its connected users into ghosts and tells everyone (well before the stale sweep would).
  */
-export default fp(async function cluster (fastify) {
-  const { config, redis, log, roomManager } = fastify
+export default fp(async function serverLiveness (fastify) {
+  const { config, redis, log, roomManager, spaceAdmin } = fastify
   const liveness = new ServerLiveness({ redis, keys: redisKeys(config.KEY_PREFIX), serverId: config.serverId, deadAfterMs: config.SERVER_DEAD_AFTER_MS })
   // A server that just (re)connected to Redis reaps nobody yet: after an outage everyone's beat is
   // old, and the others need one interval to beat again.
@@ -32,7 +32,7 @@ export default fp(async function cluster (fastify) {
       // and ghosted our users. Either way what this server holds is written back (Redis is additive).
       log.warn({ serverId: config.serverId }, 'Redis had lost this server (flushed, restarted empty, or we were given up for dead); writing its users and spaces back')
       roomManager.reclaim()
-      await roomManager.restoreSpaces()
+      await spaceAdmin.restore()
     }
     beaten = true
     if (unanswered) {
@@ -64,4 +64,4 @@ export default fp(async function cluster (fastify) {
     fastify.scheduler.removeById('server-liveness')
     if (redis.status === 'ready') await liveness.retire().catch(() => {})
   })
-}, { name: 'cluster', dependencies: ['config', 'redis', 'schedule', 'room-manager'] })
+}, { name: 'server-liveness', dependencies: ['config', 'redis', 'schedule', 'room-manager'] })

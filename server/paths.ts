@@ -1,0 +1,7 @@
+import { join } from 'node:path'
+import { projectRoot } from '../src/util/project-root.js'
+
+export { projectRoot }
+
+/** Where `npm run build:demo` puts the demo page and its bundle, and @fastify/static serves them. */
+export const demoDir = join(projectRoot, 'dist', 'public')

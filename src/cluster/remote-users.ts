@@ -1,0 +1,111 @@
+import type { RoomEvent, UserPosition } from '../events.js'
+import { getOrCreate } from '../util/maps.js'
+import type { BusEvent } from './cluster-bus.js'
+
+/** A user connected to another server, in a space this server has users in. */
+export interface RemoteUser extends UserPosition {
+  serverId: string
+}
+
+/** What the mirror needs of this server's own rooms to apply another server's events. */
+export interface LocalRooms {
+  /** Whether the user is connected to this server in the space (then memory knows better). */
+  isHere: (spaceId: string, userId: string) => boolean
+  /** Tells this server's users of the space. */
+  broadcast: (spaceId: string, event: RoomEvent) => void
+  /** Another server took the user's avatar over. */
+  handOver: (spaceId: string, userId: string, by: string) => void
+  /** Answers a server that said hello with this server's users of the space. */
+  sendRoster: (spaceId: string) => void
+}
+
+/**
+ * The users of other servers, by space, as their events on the bus tell (kept only while this
+ * server has users in the space): a joiner's snapshot and spawn include them without reading Redis.
+ */
+export class RemoteUsers {
+  readonly #bySpace = new Map<string, Map<string, RemoteUser>>()
+
+  /** The space's remote users (created empty on first use). */
+  of (spaceId: string): Map<string, RemoteUser> {
+    return getOrCreate(this.#bySpace, spaceId, () => new Map())
+  }
+
+  /** The spaces followed: those this server has had users in since it last left them. */
+  spaceIds (): string[] {
+    return [...this.#bySpace.keys()]
+  }
+
+  delete (spaceId: string, userId: string): void {
+    this.#bySpace.get(spaceId)?.delete(userId)
+  }
+
+  /** This server left the space: nobody there is followed any more. */
+  forgetSpace (spaceId: string): void {
+    this.#bySpace.delete(spaceId)
+  }
+
+  /** Applies another server's events in a space, telling this server's users what is news to them. */
+  apply (spaceId: string, from: string, events: BusEvent[], local: LocalRooms): void {
+    const remote = this.of(spaceId)
+    for (const event of events) {
+      switch (event.kind) {
+        case 'joined': {
+          if (local.isHere(spaceId, event.userId)) break
+          const known = remote.get(event.userId)
+          remote.set(event.userId, { userId: event.userId, username: event.username, x: event.x, y: event.y, serverId: from })
+          // Announced again (its server wrote it back after an outage) where it stood: nothing new.
+          if (known?.x !== event.x || known.y !== event.y || known.username !== event.username) local.broadcast(spaceId, event)
+          break
+        }
+        case 'moved': {
+          if (local.isHere(spaceId, event.userId)) break
+          const user = remote.get(event.userId)
+          if (user !== undefined) {
+            user.x = event.x
+            user.y = event.y
+          } else {
+            remote.set(event.userId, { userId: event.userId, username: event.userId, x: event.x, y: event.y, serverId: from })
+          }
+          local.broadcast(spaceId, event)
+          break
+        }
+        case 'dropped':
+        case 'left':
+          remote.delete(event.userId)
+          if (!local.isHere(spaceId, event.userId)) local.broadcast(spaceId, event)
+          break
+        case 'takeover':
+          local.handOver(spaceId, event.userId, event.by)
+          break
+        case 'hello':
+          local.sendRoster(spaceId)
+          break
+        case 'roster':
+          this.#applyRoster(spaceId, from, event.users, local)
+          break
+        case 'bye':
+          break
+      }
+    }
+  }
+
+  /** A server's users of the space: new ones announced, moved ones corrected, unlisted ones gone. */
+  #applyRoster (spaceId: string, from: string, users: UserPosition[], local: LocalRooms): void {
+    const remote = this.of(spaceId)
+    for (const user of users) {
+      if (local.isHere(spaceId, user.userId)) continue
+      const known = remote.get(user.userId)
+      remote.set(user.userId, { ...user, serverId: from })
+      if (known === undefined) local.broadcast(spaceId, { kind: 'joined', ...user })
+      else if (known.x !== user.x || known.y !== user.y) local.broadcast(spaceId, { kind: 'moved', userId: user.userId, x: user.x, y: user.y })
+    }
+    // Whoever that server held and no longer lists went away while we could not hear it.
+    const listed = new Set(users.map((u) => u.userId))
+    for (const user of [...remote.values()]) {
+      if (user.serverId !== from || listed.has(user.userId)) continue
+      remote.delete(user.userId)
+      local.broadcast(spaceId, { kind: 'dropped', userId: user.userId })
+    }
+  }
+}

@@ -1,0 +1,426 @@
+import type { ClusterLink } from '../cluster/cluster-link.js'
+import { LOCAL_ONLY } from '../cluster/cluster-link.js'
+import type { BusEvent } from '../cluster/cluster-bus.js'
+import type { Reaped } from '../cluster/server-liveness.js'
+import { type LocalRooms, RemoteUsers } from '../cluster/remote-users.js'
+import { Counters } from '../counters.js'
+import { Broadcast } from '../dialects/index.js'
+import type { RoomEvent, UserPosition } from '../events.js'
+import type { Identity } from '../identity.js'
+import { isDebugEnabled, type Logger } from '../logger.js'
+import type { SweptUser } from '../presence/stale-sweeper.js'
+import type { PresenceStore, StoredUser } from '../presence/store.js'
+import { CloseCode, ErrorCode, RejectReason } from '../protocol.js'
+import type { Space } from '../spaces/space.js'
+import type { SpaceRegistry } from '../spaces/space-registry.js'
+import { getOrCreate } from '../util/maps.js'
+import { RefCount } from '../util/ref-count.js'
+import { Member, type Peer } from './member.js'
+import { occupied, snapshot } from './snapshot.js'
+
+export { Member, type Peer } from './member.js'
+
+/** Where the room manager finds a space: the cache for a move, the cache or Redis for a join. */
+export type SpaceLookup = Pick<SpaceRegistry, 'get' | 'lookup'>
+
+export interface RoomManagerOptions {
+  spaces: SpaceLookup
+  presence: PresenceStore
+  cluster?: ClusterLink
+  serverId: string
+  log: Logger
+  maxStep: number
+  maxMovesPerS: number
+  /** Connected users' `lastUpdated` is rewritten this often, so that they never look stale. */
+  refreshIntervalMs: number
+  /** How many spaces one user may be in at once on this server. */
+  maxSpacesPerUser?: number
+  counters?: Counters
+  random?: () => number
+}
+
+export type JoinOutcome = Member | 'unknown-space' | 'gone' | 'too-many-spaces'
+
+export interface Stats {
+  totalSpaces: number
+  totalUsers: number
+  spacesWithUsers: Array<{ spaceId: string, userCount: number }>
+}
+
+const REPLACED = { code: ErrorCode.Replaced, message: 'replaced by a newer connection of the same user', close: CloseCode.Replaced }
+
+/**
+ * Who is where. Memory is authoritative for this server's connections and every move is judged
+ * and broadcast from it; the presence store is told afterwards and never awaited on a move. Users
+ * of other servers are known from their events (RemoteUsers) while this server has users in their
+ * space. Each lifecycle change is synchronous once its inputs are read, so none interleave.
+ */
+export class RoomManager {
+  readonly #rooms = new Map<string, Map<string, Member>>()
+  /** Rooms per user here: the MAX_SPACES_PER_USER check without a pass over every room. */
+  readonly #spacesPerUser = new RefCount<string>()
+  readonly #remote = new RemoteUsers()
+  /** Joins under way per space: a space's channel is kept while one is. */
+  readonly #joining = new RefCount<string>()
+  readonly #spaces: SpaceLookup
+  readonly #presence: PresenceStore
+  readonly #cluster: ClusterLink
+  readonly #serverId: string
+  readonly #log: Logger
+  readonly #maxStep: number
+  readonly #maxMovesPerS: number
+  readonly #random: () => number
+  readonly #maxSpacesPerUser: number
+  readonly #refreshTimer: NodeJS.Timeout
+  /** What the bus's events of other servers need of the rooms here. */
+  readonly #local: LocalRooms = {
+    isHere: (spaceId, userId) => this.#rooms.get(spaceId)?.has(userId) === true,
+    broadcast: (spaceId, event) => this.#broadcast(this.#rooms.get(spaceId), event),
+    handOver: (spaceId, userId, by) => this.#handOver(spaceId, userId, by),
+    sendRoster: (spaceId) => this.#cluster.publish(spaceId, { kind: 'roster', users: this.#roster(spaceId) })
+  }
+
+  readonly counters: Counters
+
+  constructor (options: RoomManagerOptions) {
+    this.#spaces = options.spaces
+    this.#presence = options.presence
+    this.#cluster = options.cluster ?? LOCAL_ONLY
+    this.#serverId = options.serverId
+    this.#log = options.log
+    this.#maxStep = options.maxStep
+    this.#maxMovesPerS = options.maxMovesPerS
+    this.#random = options.random ?? Math.random
+    this.#maxSpacesPerUser = options.maxSpacesPerUser ?? Number.POSITIVE_INFINITY
+    this.counters = options.counters ?? new Counters()
+    this.#refreshTimer = setInterval(() => this.refreshAll(), options.refreshIntervalMs).unref()
+  }
+
+  /**
+   * Puts a verified user into a space: a take-over when the user is connected already (here or on
+   * another server), a resume when the store still has them (a ghost), a fresh spawn otherwise. The
+   * peer is sent its `welcome`; everyone else is told unless it was a take-over.
+   */
+  async join (peer: Peer, identity: Identity, spaceId: string): Promise<JoinOutcome> {
+    this.#joining.add(spaceId)
+    try {
+      // Subscribed before reading the store, so that no event falls between the two; the space is
+      // read meanwhile. Each step is bounded by the Redis timeouts: one for this one, two for the
+      // claim (which may wait for the call of the joins before it).
+      const [resolved] = await Promise.all([this.#spaces.lookup(spaceId), this.#cluster.enter(spaceId)])
+      if (resolved === undefined) return 'unknown-space'
+      const here = this.#isHere(spaceId, identity.userId)
+      if (!here && this.#spacesPerUser.count(identity.userId) >= this.#maxSpacesPerUser) return 'too-many-spaces'
+      // The avatar is ours from here; if another server held it, it hands over when told.
+      const { users: stored, fromStore, previousOwner } = await this.#presence.claimAndRead(spaceId, identity.userId, !here)
+      // Everything below is synchronous: it sees one consistent room.
+      const space = this.#spaces.get(spaceId)
+      if (space === undefined) return 'unknown-space'
+      if (!peer.isOpen) return 'gone'
+      if (!this.#isHere(spaceId, identity.userId) && this.#spacesPerUser.count(identity.userId) >= this.#maxSpacesPerUser) return 'too-many-spaces'
+      return this.#admit(peer, identity, space, stored, fromStore, previousOwner)
+    } finally {
+      this.#joining.remove(spaceId)
+      this.#exitIfEmpty(spaceId)
+    }
+  }
+
+  #admit (peer: Peer, identity: Identity, space: Space, stored: StoredUser[], fromStore: boolean, previousOwner: string | undefined): Member {
+    const spaceId = space.id
+    const room = this.#room(spaceId)
+    const remote = this.#remote.of(spaceId)
+    // Entries other servers hold connected, which this server has not heard of yet.
+    for (const u of stored) {
+      if (u.connected && u.serverId !== undefined && u.serverId !== this.#serverId && !room.has(u.userId) && !remote.has(u.userId)) {
+        remote.set(u.userId, { userId: u.userId, username: u.username, x: u.x, y: u.y, serverId: u.serverId })
+      }
+    }
+    const existing = room.get(identity.userId)
+    const elsewhere = remote.get(identity.userId)
+    let member: Member
+    let resumed: boolean
+    let announce = true
+    if (existing !== undefined) {
+      const replaced = existing.peer
+      existing.peer = peer
+      existing.connectionId = peer.connectionId
+      existing.username = identity.username
+      replaced.end(REPLACED)
+      member = existing
+      resumed = true
+      announce = false
+      this.counters.joins.takeover++
+      this.#log.info({ spaceId, userId: identity.userId }, `🔁 [SPACE JOIN] ${identity.username} took over their avatar in space ${spaceId} from an older connection`)
+    } else if (elsewhere !== undefined) {
+      // Connected to another server: the avatar moves here where it stands, and that server lets go.
+      remote.delete(identity.userId)
+      member = this.#seat(room, spaceId, identity, elsewhere.x, elsewhere.y, peer)
+      resumed = true
+      announce = false
+      this.counters.joins.takeover++
+      this.#cluster.publish(spaceId, { kind: 'takeover', userId: member.userId, by: this.#serverId })
+      this.#log.info({ spaceId, userId: identity.userId, from: elsewhere.serverId }, `🔁 [SPACE JOIN] ${identity.username} took over their avatar in space ${spaceId} from server ${elsewhere.serverId}`)
+    } else {
+      const previous = stored.find((u) => u.userId === identity.userId)
+      resumed = previous !== undefined && space.isWalkable(previous.x, previous.y)
+      const spawn = resumed && previous !== undefined ? previous : space.pickSpawn(occupied(space, [room.values(), remote.values(), stored]), this.#random)
+      member = this.#seat(room, spaceId, identity, spawn.x, spawn.y, peer)
+      this.counters.joins[resumed ? 'resume' : 'new']++
+      if (previousOwner !== undefined && previousOwner !== this.#serverId) {
+        // Another server claimed the avatar just before us (a join there is still on its way to us):
+        // it hands over, and everyone is told where the avatar stands now.
+        this.#cluster.publish(spaceId, { kind: 'takeover', userId: member.userId, by: this.#serverId })
+      }
+    }
+
+    const users = snapshot(room, remote, stored, member.userId)
+    peer.tell({ kind: 'welcome', userId: member.userId, spawn: { x: member.x, y: member.y }, users, resumed, space: space.definition })
+    if (announce) {
+      const joined = { kind: 'joined', userId: member.userId, username: member.username, x: member.x, y: member.y } as const
+      this.#broadcast(room, joined, member)
+      this.#cluster.publish(spaceId, joined)
+    }
+    const fromMemory = room.size - 1 + remote.size
+    const fromRedis = fromStore ? stored.length : 0
+    this.#log.info({ spaceId, userId: member.userId, count: users.length, fromMemory, fromRedis },
+      `📊 [SPACE JOIN] Sending ${users.length} users to ${member.username}: ${fromMemory} from memory, ${fromRedis} from Redis`)
+
+    const saving = this.#presence.saveJoin(spaceId, member)
+    // Per join, and about Redis rather than the user: debug, and nothing to wait for unless it is on.
+    if (isDebugEnabled(this.#log)) {
+      void saving.then((saved) => {
+        if (saved) {
+          this.#log.debug({ spaceId, userId: member.userId, x: member.x, y: member.y },
+            `💾 [REDIS SPACE] Saved user ${member.username} in space ${spaceId} at (${member.x}, ${member.y})`)
+        }
+      })
+    }
+    return member
+  }
+
+  /** Judges a step from memory, tells the mover if it is refused, otherwise broadcasts it. */
+  move (member: Member, x: number, y: number): void {
+    const space = this.#spaces.get(member.spaceId)
+    if (space === undefined || member.peer.isOpen === false) return
+    const now = Date.now()
+    const withinRate = member.moves.admit(now)
+    const reason = space.judgeStep(member.x, member.y, x, y, this.#maxStep) ?? (withinRate ? undefined : RejectReason.RateLimited)
+    if (reason !== undefined) {
+      this.counters.moves[reason]++
+      member.peer.tell({ kind: 'move-rejected', x: member.x, y: member.y, reason })
+      return
+    }
+    this.counters.moves.accepted++
+    member.x = x
+    member.y = y
+    member.lastUpdated = now
+    const event = { kind: 'moved', userId: member.userId, x, y } as const
+    this.#broadcast(this.#rooms.get(member.spaceId), event, member)
+    this.#cluster.publish(member.spaceId, event)
+    this.#presence.save(member.spaceId, member)
+  }
+
+  /** The connection is gone but the user may come back: they stay in the store as a ghost. */
+  drop (member: Member, peer: Peer): void {
+    if (!this.#release(member, peer)) return
+    member.connected = false
+    member.lastUpdated = Date.now()
+    this.counters.drops++
+    void this.#presence.saveNow(member.spaceId, member)
+    this.#tell(member.spaceId, { kind: 'dropped', userId: member.userId })
+    this.#exitIfEmpty(member.spaceId)
+    this.#log.info({ spaceId: member.spaceId, userId: member.userId }, `👻 [SPACE LEAVE] ${member.username} dropped from space ${member.spaceId}; kept as a ghost at (${member.x}, ${member.y})`)
+  }
+
+  /** A deliberate leave: gone from memory and from the store. */
+  leave (member: Member, peer: Peer): void {
+    if (!this.#release(member, peer)) return
+    this.counters.leaves++
+    void this.#presence.remove(member.spaceId, member.userId)
+    this.#tell(member.spaceId, { kind: 'left', userId: member.userId, wasConnected: true })
+    this.#exitIfEmpty(member.spaceId)
+    this.#log.info({ spaceId: member.spaceId, userId: member.userId }, `🚪 [SPACE LEAVE] ${member.username} left space ${member.spaceId}`)
+  }
+
+  /** Closes this server's connections to a space (deleted) with 4004; true when there were any. */
+  evict (spaceId: string): boolean {
+    const room = this.#rooms.get(spaceId)
+    this.#rooms.delete(spaceId)
+    for (const member of room?.values() ?? []) {
+      this.#spacesPerUser.remove(member.userId)
+      member.peer.end({ code: ErrorCode.UnknownSpace, message: `space ${spaceId} was deleted`, close: CloseCode.UnknownSpace })
+    }
+    this.#exitIfEmpty(spaceId)
+    return room !== undefined
+  }
+
+  /** Events of another server in a space this server has users in. */
+  onSpaceEvents (spaceId: string, from: string, events: BusEvent[]): void {
+    this.#remote.apply(spaceId, from, events, this.#local)
+  }
+
+  /**
+   * Tells everyone of what the stale sweep removed from Redis. A user connected here cannot really
+   * be stale (the sweep saw an entry our refresh had not reached): it is written back.
+   */
+  applySwept (swept: SweptUser[]): void {
+    for (const { spaceId, userId, wasConnected } of swept) {
+      this.counters.staleSwept++
+      const member = this.#rooms.get(spaceId)?.get(userId)
+      if (member !== undefined) {
+        void this.#presence.saveNow(spaceId, member)
+        continue
+      }
+      this.#remote.delete(spaceId, userId)
+      // This server may not be in the space: the others are told whatever it knows of listeners.
+      this.#tell(spaceId, { kind: 'left', userId, wasConnected }, true)
+    }
+  }
+
+  /** Tells everyone of users whose server died, now ghosts in Redis (see ServerLiveness). */
+  applyDeadServerUsers (users: Reaped[]): void {
+    for (const serverId of new Set(users.map((u) => u.serverId))) this.#cluster.forgetServer(serverId)
+    for (const { spaceId, userId } of users) {
+      if (this.#isHere(spaceId, userId)) continue
+      this.#remote.delete(spaceId, userId)
+      this.#tell(spaceId, { kind: 'dropped', userId }, true)
+    }
+  }
+
+  /** Rewrites every connected user's state, refreshing `lastUpdated`. */
+  refreshAll (): void {
+    const now = Date.now()
+    for (const member of this.#members()) {
+      member.lastUpdated = now
+      this.#presence.save(member.spaceId, member)
+    }
+  }
+
+  /**
+   * This server had been given up for dead: its users were made ghosts in Redis and the others
+   * were told. Writes them back and announces them again.
+   */
+  reclaim (): void {
+    this.#presence.reclaim()
+    for (const member of this.#members()) {
+      void this.#presence.saveNow(member.spaceId, member)
+      this.#cluster.publish(member.spaceId, { kind: 'joined', userId: member.userId, username: member.username, x: member.x, y: member.y }, true)
+    }
+  }
+
+  /** Writes every connected user again, and whatever waited, for a Redis that came back (perhaps empty). */
+  persistAll (): Promise<boolean> {
+    for (const member of this.#members()) void this.#presence.saveNow(member.spaceId, member)
+    return this.#presence.flush()
+  }
+
+  /**
+   * Shutting down: every user here becomes a ghost in the store, to resume on reconnect, and other
+   * servers are told of the drop. Peers here are closing too; the connections are closed by the caller.
+   */
+  shutdown (): void {
+    clearInterval(this.#refreshTimer)
+    const now = Date.now()
+    for (const member of this.#members()) {
+      member.connected = false
+      member.lastUpdated = now
+      this.#presence.save(member.spaceId, member)
+      this.#cluster.publish(member.spaceId, { kind: 'dropped', userId: member.userId })
+    }
+    this.#rooms.clear()
+    this.#spacesPerUser.clear()
+    for (const spaceId of this.#remote.spaceIds()) this.#exitIfEmpty(spaceId)
+  }
+
+  /** The design's getStats(): this server's connected users, by space. */
+  stats (): Stats {
+    const spacesWithUsers = [...this.#rooms].map(([spaceId, room]) => ({ spaceId, userCount: room.size }))
+    return {
+      totalSpaces: spacesWithUsers.length,
+      totalUsers: spacesWithUsers.reduce((sum, s) => sum + s.userCount, 0),
+      spacesWithUsers
+    }
+  }
+
+  close (): void {
+    clearInterval(this.#refreshTimer)
+  }
+
+  * #members (): Iterable<Member> {
+    for (const room of this.#rooms.values()) yield * room.values()
+  }
+
+  #isHere (spaceId: string, userId: string): boolean {
+    return this.#rooms.get(spaceId)?.has(userId) === true
+  }
+
+  /** Removes the member from memory if `peer` still holds it (not after a take-over or eviction). */
+  #release (member: Member, peer: Peer): boolean {
+    const room = this.#rooms.get(member.spaceId)
+    if (room === undefined || room.get(member.userId) !== member || member.peer !== peer) return false
+    room.delete(member.userId)
+    this.#spacesPerUser.remove(member.userId)
+    if (room.size === 0) this.#rooms.delete(member.spaceId)
+    return true
+  }
+
+  /** Leaves a space's channel once this server has no user there and none joining. */
+  #exitIfEmpty (spaceId: string): void {
+    if ((this.#rooms.get(spaceId)?.size ?? 0) > 0 || this.#joining.has(spaceId)) return
+    this.#rooms.delete(spaceId)
+    this.#remote.forgetSpace(spaceId)
+    this.#cluster.exit(spaceId)
+  }
+
+  /** Another server took the user's avatar: the connection here closes with 4009 and nobody is told. */
+  #handOver (spaceId: string, userId: string, by: string): void {
+    const room = this.#rooms.get(spaceId)
+    const member = room?.get(userId)
+    const remote = this.#remote.of(spaceId)
+    if (member !== undefined && room !== undefined) {
+      room.delete(userId)
+      this.#spacesPerUser.remove(userId)
+      this.#presence.release(spaceId, userId)
+      member.peer.end(REPLACED)
+      remote.set(userId, { userId, username: member.username, x: member.x, y: member.y, serverId: by })
+      this.#log.info({ spaceId, userId, to: by }, `🔁 [SPACE JOIN] ${member.username} was taken over by server ${by}`)
+      this.#exitIfEmpty(spaceId)
+      return
+    }
+    const user = remote.get(userId)
+    if (user !== undefined) user.serverId = by
+  }
+
+  /** Puts a new member in a room, counting the rooms its user is in. */
+  #seat (room: Map<string, Member>, spaceId: string, identity: Identity, x: number, y: number, peer: Peer): Member {
+    const member = new Member(identity, spaceId, x, y, peer, this.#maxMovesPerS)
+    room.set(member.userId, member)
+    this.#spacesPerUser.add(member.userId)
+    return member
+  }
+
+  #roster (spaceId: string): UserPosition[] {
+    return [...(this.#rooms.get(spaceId)?.values() ?? [])].map((m) => ({ userId: m.userId, username: m.username, x: m.x, y: m.y }))
+  }
+
+  #room (spaceId: string): Map<string, Member> {
+    return getOrCreate(this.#rooms, spaceId, () => new Map())
+  }
+
+  /** Tells this server's users of the space and the other servers. */
+  #tell (spaceId: string, event: RoomEvent, always = false): void {
+    this.#broadcast(this.#rooms.get(spaceId), event)
+    this.#cluster.publish(spaceId, event, always)
+  }
+
+  /** Sends one event to everyone in the room but `except`, encoding it once per dialect. */
+  #broadcast (room: Map<string, Member> | undefined, event: RoomEvent, except?: Member): void {
+    if (room === undefined || room.size === 0) return
+    const broadcast = new Broadcast(event)
+    for (const member of room.values()) {
+      if (member === except) continue
+      const frame = broadcast.frameFor(member.peer.dialect)
+      if (frame !== undefined) member.peer.send(frame)
+    }
+  }
+}

@@ -1,0 +1,45 @@
+import { readFileSync } from 'node:fs'
+import { join } from 'node:path'
+import type { Redis, Result } from 'ioredis'
+import { projectRoot } from '../util/project-root.js'
+
+/** Plaza's Lua scripts as commands of an ioredis client; each script's file says its keys and arguments. */
+declare module 'ioredis' {
+  interface RedisCommander<Context> {
+    plazaClaimAndRead: (numberOfKeys: number, keys: string[], args: Array<string | number>) => Result<[Array<string | null>, string[][]], Context>
+    plazaWriteSpaces: (numberOfKeys: number, keys: string[], args: Array<string | number>) => Result<number, Context>
+    plazaDisown: (owners: string, userId: string, serverId: string) => Result<number, Context>
+    plazaSweepStale: (numberOfKeys: number, keys: string[], args: Array<string | number>) => Result<string[], Context>
+    plazaReapServer: (numberOfKeys: number, keys: string[], args: Array<string | number>) => Result<string[], Context>
+  }
+}
+
+/** Each script's file, and its number of keys where fixed (the others take it as their first argument). */
+const SCRIPTS = {
+  plazaClaimAndRead: { file: 'claim-and-read.lua' },
+  plazaWriteSpaces: { file: 'write-spaces.lua' },
+  plazaDisown: { file: 'disown.lua', numberOfKeys: 1 },
+  plazaSweepStale: { file: 'sweep-stale.lua' },
+  plazaReapServer: { file: 'reap-server.lua' }
+} as const satisfies Record<string, { file: string, numberOfKeys?: number }>
+
+/**
+ * What a client should leave out of auto-pipelining (ioredis's `autoPipeliningIgnoredCommands`): a
+ * claim call batches the joins of its moment already, and goes at once rather than a turn later.
+ */
+export const UNPIPELINED_COMMANDS = ['plazaClaimAndRead']
+
+/** Read from the sources, whether Plaza runs from them or from dist/ (tsc copies no .lua). */
+const SOURCES = join(projectRoot, 'src', 'scripts')
+
+const defined = new WeakSet<Redis>()
+let sources: Array<{ name: string, lua: string, numberOfKeys?: number }> | undefined
+
+/** Defines Plaza's scripts on a client, once per client; ioredis loads each into Redis on first use. */
+export function definePlazaScripts (redis: Redis): Redis {
+  if (defined.has(redis)) return redis
+  sources ??= Object.entries(SCRIPTS).map(([name, { file, ...rest }]) => ({ name, lua: readFileSync(join(SOURCES, file), 'utf8'), ...rest }))
+  for (const { name, ...definition } of sources) redis.defineCommand(name, definition)
+  defined.add(redis)
+  return redis
+}

@@ -1,0 +1,37 @@
+-- Removes each given index member whose entry's lastUpdated is at or before the cutoff, checked
+-- against the entry itself (the index may lag: a fresher entry is scored again instead). Several
+-- servers may run it over the same members: each entry is removed, and reported, by one of them.
+-- KEYS[1] the presence index, KEYS[2] the ghost index, KEYS[2 + i] the users hash of member i.
+-- ARGV[1] the cutoff (ms); ARGV[1 + i] member i, "spaceId userId".
+-- Returns what it removed as flat triples: spaceId, userId, '1' when it still claimed a connection.
+local cutoff = tonumber(ARGV[1])
+local removed = {}
+for i = 2, #ARGV do
+  local member = ARGV[i]
+  local hash = KEYS[i + 1]
+  local sep = string.find(member, ' ', 1, true)
+  local userId = string.sub(member, sep + 1)
+  local value = redis.call('HGET', hash, userId)
+  local lastUpdated = nil
+  local connected = true
+  if value then
+    local ok, entry = pcall(cjson.decode, value)
+    if ok and type(entry) == 'table' then
+      if type(entry.lastUpdated) == 'number' then lastUpdated = entry.lastUpdated end
+      connected = entry.connected ~= false
+    end
+  end
+  if value and lastUpdated and lastUpdated > cutoff then
+    redis.call('ZADD', KEYS[1], lastUpdated, member)
+  else
+    redis.call('ZREM', KEYS[1], member)
+    redis.call('ZREM', KEYS[2], member)
+    if value then
+      redis.call('HDEL', hash, userId)
+      table.insert(removed, string.sub(member, 1, sep - 1))
+      table.insert(removed, userId)
+      table.insert(removed, connected and '1' or '0')
+    end
+  end
+end
+return removed

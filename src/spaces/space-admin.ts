@@ -1,0 +1,83 @@
+import type { ControlEvent } from '../cluster/cluster-bus.js'
+import { type ClusterLink, LOCAL_ONLY } from '../cluster/cluster-link.js'
+import type { Logger } from '../logger.js'
+import type { PresenceStore } from '../presence/store.js'
+import type { SpaceDefinition } from './space.js'
+import type { SpaceRegistry } from './space-registry.js'
+
+export interface SpaceAdminOptions {
+  spaces: SpaceRegistry
+  presence: PresenceStore
+  cluster?: ClusterLink
+  /** Closes this server's connections to a space with 4004; true when there were any. */
+  evict: (spaceId: string) => boolean
+  log: Logger
+}
+
+/**
+ * Defining and deleting spaces for the whole deployment: the registry (Redis, cached), the users of
+ * a deleted space on every server, and what the other servers are told.
+ */
+export class SpaceAdmin {
+  readonly #spaces: SpaceRegistry
+  readonly #presence: PresenceStore
+  readonly #cluster: ClusterLink
+  readonly #evict: (spaceId: string) => boolean
+  readonly #log: Logger
+
+  constructor (options: SpaceAdminOptions) {
+    this.#spaces = options.spaces
+    this.#presence = options.presence
+    this.#cluster = options.cluster ?? LOCAL_ONLY
+    this.#evict = options.evict
+    this.#log = options.log
+  }
+
+  /** Defines or redefines a space, and tells the other servers to read it again. */
+  async define (definition: SpaceDefinition): Promise<{ created: boolean }> {
+    const { created } = await this.#spaces.put(definition)
+    await this.#cluster.publishControl({ kind: 'space-changed', spaceId: definition.id }).catch(() => {})
+    return { created }
+  }
+
+  /**
+   * Deletes a space: its definition, its users in the store, and its connections on every server,
+   * which are closed with 4004. False when there was no such space.
+   */
+  async delete (spaceId: string): Promise<boolean> {
+    const existed = await this.#spaces.remove(spaceId)
+    const hadUsers = this.#evict(spaceId)
+    await this.#presence.removeSpace(spaceId).catch((err: unknown) => {
+      this.#log.warn({ err, spaceId }, `Could not remove the users of deleted space ${spaceId} from Redis`)
+    })
+    await this.#cluster.publishControl({ kind: 'space-deleted', spaceId }).catch(() => {})
+    return existed || hadUsers
+  }
+
+  /**
+   * Writes back the definitions this server holds (Redis returned, perhaps empty); tells the others
+   * when some were defined here while Redis was away.
+   */
+  async restore (): Promise<void> {
+    if (await this.#spaces.persistAll()) await this.announce()
+  }
+
+  /** Tells the other servers to read every definition again. */
+  async announce (): Promise<void> {
+    await this.#cluster.publishControl({ kind: 'spaces-changed' }).catch(() => {})
+  }
+
+  /** Another server changed the deployment: a space was redefined or deleted there. */
+  onControl (event: ControlEvent): void {
+    if (event.kind === 'spaces-changed') {
+      void this.#spaces.loadAll()
+      return
+    }
+    if (event.kind === 'space-changed') {
+      void this.#spaces.resolve(event.spaceId)
+      return
+    }
+    this.#spaces.forget(event.spaceId)
+    this.#evict(event.spaceId)
+  }
+}
