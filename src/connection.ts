@@ -30,7 +30,7 @@ export interface ConnectionOptions {
 type State = 'idle' | 'joining' | 'joined' | 'closed'
 
 /** Frames kept while a join is resolved; a client that sends more is flooding. */
-const MAX_BACKLOG = 64
+const MAX_HELD_FRAMES = 64
 
 /** Close reasons are limited to 123 bytes by RFC 6455: cut on a character boundary, never inside one. */
 export function closeReason (message: string): string {
@@ -75,7 +75,7 @@ export class Connection implements Peer {
   #member: Member | undefined
   #everJoined = false
   /** Frames that arrived while a join was being resolved, handled in order once it is. */
-  #backlog: string[] = []
+  #held: string[] = []
   #joinTimer: NodeJS.Timeout | undefined
   /** MAX_MESSAGES_PER_S. */
   readonly #messages: RateWindow
@@ -171,7 +171,7 @@ export class Connection implements Peer {
     }
     const text = bytes.toString()
     if (this.#state !== 'joining') this.#handle(text)
-    else if (this.#backlog.length < MAX_BACKLOG) this.#backlog.push(text)
+    else if (this.#held.length < MAX_HELD_FRAMES) this.#held.push(text)
     else this.#close(ErrorCode.RateLimited, 'too many messages while the join is resolved', CloseCode.TooManyMessages)
   }
 
@@ -243,9 +243,9 @@ export class Connection implements Peer {
     this.#state = 'joined'
     this.#everJoined = true
     clearTimeout(this.#joinTimer)
-    const backlog = this.#backlog
-    this.#backlog = []
-    for (const text of backlog) if (this.#state === 'joined') this.#handle(text)
+    const held = this.#held
+    this.#held = []
+    for (const text of held) if (this.#state === 'joined') this.#handle(text)
   }
 
   /**
@@ -276,7 +276,7 @@ export class Connection implements Peer {
   #onClose (): void {
     this.#state = 'closed'
     clearTimeout(this.#joinTimer)
-    this.#backlog = []
+    this.#held = []
     const member = this.#member
     this.#member = undefined
     if (member !== undefined) this.#rooms.drop(member, this)

@@ -222,7 +222,7 @@ export class RoomManager {
 
   /** The connection is gone but the user may come back: they stay in the store as a ghost. */
   drop (member: Member, peer: Peer): void {
-    if (!this.#release(member, peer)) return
+    if (!this.#unseat(member, peer)) return
     member.connected = false
     member.lastUpdated = Date.now()
     this.counters.drops++
@@ -234,7 +234,7 @@ export class RoomManager {
 
   /** A deliberate leave: gone from memory and from the store. */
   leave (member: Member, peer: Peer): void {
-    if (!this.#release(member, peer)) return
+    if (!this.#unseat(member, peer)) return
     this.counters.leaves++
     void this.#presence.remove(member.spaceId, member.userId)
     this.#tell(member.spaceId, { kind: 'left', userId: member.userId, wasConnected: true })
@@ -355,7 +355,7 @@ export class RoomManager {
   }
 
   /** Removes the member from memory if `peer` still holds it (not after a take-over or eviction). */
-  #release (member: Member, peer: Peer): boolean {
+  #unseat (member: Member, peer: Peer): boolean {
     const room = this.#rooms.get(member.spaceId)
     if (room === undefined || room.get(member.userId) !== member || member.peer !== peer) return false
     room.delete(member.userId)
