@@ -1,5 +1,6 @@
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client'
 import type { Counters } from './counters.js'
+import type { StoreFaultReport } from './presence/store.js'
 import type { Stats } from './rooms/room-manager.js'
 
 /** The `space` label of the spaces beyond METRICS_MAX_SPACES, summed. */
@@ -11,6 +12,8 @@ export interface MetricsSources {
   localStats: () => Stats
   /** Connected users and ghosts across servers; rejects when Redis does not answer. */
   clusterTotals: () => Promise<{ connectedUsers: number, ghostUsers: number }>
+  /** Keys the presence store cannot use, and the writes and reads they refused. */
+  storeFaults: () => StoreFaultReport
   /** One Redis round trip in ms, or null when Redis did not answer in time. */
   redisLatencyMs: () => Promise<number | null>
   /** At most this many spaces get a label of their own; the rest are summed under `(other)`. */
@@ -49,6 +52,14 @@ export function createMetrics (sources: MetricsSources) {
     ['result'], () => Object.entries(counters.moves).map(([result, n]) => [{ result }, n]))
   mirror('plaza_messages_received_total', 'WebSocket frames received', [], () => [[{}, counters.messagesIn]])
   mirror('plaza_messages_sent_total', 'WebSocket frames sent', [], () => [[{}, counters.messagesOut]])
+  mirror('plaza_presence_refused_total', 'Presence writes and join reads refused because their Redis key holds another writer\'s data (see /admin/health)',
+    [], () => [[{}, sources.storeFaults().refused]])
+  new Gauge({
+    name: 'plaza_presence_faulty_keys',
+    help: 'Redis keys the presence store cannot use now (another writer\'s data there); their spaces live in memory only',
+    registers,
+    collect () { this.set(sources.storeFaults().keys.length) }
+  })
   mirror('plaza_stale_users_swept_total', 'Stale users removed from Redis by this server\'s sweeps', [], () => [[{}, counters.staleSwept]])
 
   new Gauge({

@@ -18,6 +18,7 @@ export default fp(async function metrics (fastify) {
     counters: roomManager.counters,
     localStats: () => roomManager.stats(),
     clusterTotals: () => presence.totals(),
+    storeFaults: () => presence.faults(),
     redisLatencyMs: () => redisLatencyMs(redis, REDIS_PROBE_TIMEOUT_MS),
     maxSpaceLabels: config.METRICS_MAX_SPACES
   }))

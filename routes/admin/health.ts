@@ -2,9 +2,12 @@ import type { FastifyInstance } from 'fastify'
 import { REDIS_PROBE_TIMEOUT_MS } from '../../plugins/app/metrics.js'
 import { redisLatencyMs } from '../../server/health.js'
 
-/** GET /admin/health: Redis's round trip (null when it does not answer in time) and this server's counts. */
+/**
+ * GET /admin/health: Redis's round trip (null when it does not answer in time), this server's
+ * counts, and the Redis keys the presence store cannot use.
+ */
 export default async function healthRoutes (fastify: FastifyInstance): Promise<void> {
-  const { config, redis, roomManager } = fastify
+  const { config, redis, roomManager, presence } = fastify
 
   fastify.get('/health', async (_request, reply) => {
     const latency = await redisLatencyMs(redis, REDIS_PROBE_TIMEOUT_MS)
@@ -17,7 +20,9 @@ export default async function healthRoutes (fastify: FastifyInstance): Promise<v
       serverId: config.serverId,
       uptime: Math.round(process.uptime()),
       users: totalUsers,
-      spaces: totalSpaces
+      spaces: totalSpaces,
+      // Keys another writer took: their spaces are served from memory, not written (see the log).
+      faults: presence.faults().keys
     })
   })
 }

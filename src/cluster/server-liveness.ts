@@ -40,12 +40,11 @@ export class ServerLiveness {
 
   /** Every dead server found, reaped: the users it held connected, now ghosts. */
   async reapDead (): Promise<Reaped[]> {
-    const now = await this.#now()
-    const cutoff = now - this.#deadAfterMs
+    const cutoff = await this.#now() - this.#deadAfterMs
     const dead = await this.#redis.zrangebyscore(this.#keys.servers, '-inf', cutoff)
     const reaped: Reaped[] = []
     for (const serverId of dead) {
-      if (serverId !== this.#serverId) reaped.push(...await this.#reap(serverId, cutoff, now))
+      if (serverId !== this.#serverId) reaped.push(...await this.#reap(serverId, cutoff))
     }
     return reaped
   }
@@ -55,12 +54,11 @@ export class ServerLiveness {
    * before anyone noticed) still has users marked connected. They are ghosts now.
    */
   async reapPreviousLife (): Promise<Reaped[]> {
-    const now = await this.#now()
-    return this.#reap(this.#serverId, Number.MAX_SAFE_INTEGER, now)
+    return this.#reap(this.#serverId, Number.MAX_SAFE_INTEGER)
   }
 
   /** Reaps one server (reap-server.lua): its users set is read first, so that the script is given every key it touches. */
-  async #reap (serverId: string, cutoff: number, now: number): Promise<Reaped[]> {
+  async #reap (serverId: string, cutoff: number): Promise<Reaped[]> {
     const { servers, presenceIndex, ghostIndex } = this.#keys
     const usersSet = this.#keys.serverUsers(serverId)
     const members = await this.#redis.smembers(usersSet)
@@ -69,7 +67,7 @@ export class ServerLiveness {
       const { spaceId } = splitMember(member)
       keys.push(this.#keys.spaceUsers(spaceId), this.#keys.spaceOwners(spaceId))
     }
-    const flat = await this.#redis.plazaReapServer(keys.length, keys, [serverId, cutoff, now, ...members])
+    const flat = await this.#redis.plazaReapServer(keys.length, keys, [serverId, cutoff, ...members])
     const reaped: Reaped[] = []
     for (let i = 0; i + 1 < flat.length; i += 2) reaped.push({ serverId, spaceId: flat[i] as string, userId: flat[i + 1] as string })
     return reaped

@@ -2,6 +2,7 @@ import type { Redis } from 'ioredis'
 import type { RedisKeys } from '../keys.js'
 import { LoopLoad } from '../util/loop-load.js'
 import { ownConnectedEnding } from './entry.js'
+import { NOT_A_HASH, type StoreFaults } from './faults.js'
 
 /** A join's share of a claim call's answer: its avatar's previous owner, its space's hash. */
 export interface ClaimReply {
@@ -61,6 +62,7 @@ export class ClaimBatcher {
   readonly #claimSpacingMs: number
   readonly #saturated: () => boolean
   readonly #loopLoad?: LoopLoad
+  readonly #faults: StoreFaults
   #claims: PendingClaim[] = []
   #scheduled = false
   /** A round of calls is on its way; joins queue behind it. */
@@ -70,7 +72,8 @@ export class ClaimBatcher {
   /** The wait before the next round, while there is one. */
   #spacing: NodeJS.Timeout | undefined
 
-  constructor (options: ClaimBatcherOptions) {
+  constructor (options: ClaimBatcherOptions, faults: StoreFaults) {
+    this.#faults = faults
     this.#redis = options.redis
     this.#keys = options.keys
     this.#serverId = options.serverId
@@ -134,11 +137,27 @@ export class ClaimBatcher {
   async #call (claims: PendingClaim[]): Promise<void> {
     try {
       const { spaces, keys, args } = this.#arguments(claims)
-      const [previous, reads] = await this.#redis.plazaClaimAndRead(keys.length, keys, args)
-      settle(claims, spaces, previous, reads)
+      const [previous, reads, foreign] = await this.#redis.plazaClaimAndRead(keys.length, keys, args)
+      settle(claims, spaces, previous, reads, this.#foreignSpaces(spaces, foreign))
     } catch (err) {
       for (const { reject } of claims) reject(err)
     }
+  }
+
+  /** The spaces the script left alone, reported as faults; the others' faults are over. */
+  #foreignSpaces (spaces: Map<string, number>, foreign: number[]): Set<string> {
+    const numbers = new Set(foreign)
+    const found = new Set<string>()
+    for (const [spaceId, number] of spaces) {
+      const key = this.#keys.spaceUsers(spaceId)
+      if (numbers.has(number)) {
+        found.add(spaceId)
+        this.#faults.report(key, NOT_A_HASH, spaceId)
+      } else if (this.#faults.has(key)) {
+        this.#faults.clear(key)
+      }
+    }
+    return found
   }
 
   #arguments (claims: PendingClaim[]): ClaimCall {
@@ -158,10 +177,12 @@ export class ClaimBatcher {
   }
 }
 
-/** Hands each join its share of the script's answer. */
-function settle (claims: PendingClaim[], spaces: Map<string, number>, previous: Array<string | null>, reads: string[][]): void {
+/** Hands each join its share of the script's answer; a join into a space whose keys are not Plaza's fails. */
+function settle (claims: PendingClaim[], spaces: Map<string, number>, previous: Array<string | null>, reads: string[][], foreign: Set<string>): void {
   let next = 0
-  for (const { spaceId, userId, resolve } of claims) {
-    resolve({ previous: userId === '' ? null : (previous[next++] ?? null), hash: reads[(spaces.get(spaceId) as number) - 1] ?? [] })
+  for (const { spaceId, userId, resolve, reject } of claims) {
+    const owner = userId === '' ? null : (previous[next++] ?? null)
+    if (foreign.has(spaceId)) reject(new Error(NOT_A_HASH))
+    else resolve({ previous: owner, hash: reads[(spaces.get(spaceId) as number) - 1] ?? [] })
   }
 }

@@ -13,8 +13,8 @@ export type PendingOps = Map<string, Map<string, PendingOp>>
 /** About how many arguments one write script call carries at most: Redis runs nothing else meanwhile. */
 const MAX_WRITE_ARGS_PER_CALL = 10_000
 
-/** One plazaWriteSpaces call: a pair of keys per space and the script's arguments. */
-interface SpaceWrite { keys: string[], args: Array<string | number> }
+/** One plazaWriteSpaces call: its spaces in order, a pair of keys per space and the script's arguments. */
+export interface SpaceWrite { spaceIds: string[], keys: string[], args: Array<string | number> }
 
 /**
  * What a batch of queued writes becomes in Redis. Ownership changes only: a user who keeps moving
@@ -56,7 +56,7 @@ export function planFlush (batch: PendingOps, context: FlushContext): FlushPlan 
   let write: SpaceWrite | undefined
   for (const [spaceId, ops] of batch) {
     if (write === undefined || write.args.length >= MAX_WRITE_ARGS_PER_CALL) {
-      write = { keys: [], args: [context.serverId, context.ttlSeconds] }
+      write = { spaceIds: [], keys: [], args: [context.serverId, context.ttlSeconds] }
       plan.spaceWrites.push(write)
     }
     planSpace(plan, write, spaceId, ops, context, debug)
@@ -95,6 +95,7 @@ function planSpace (plan: FlushPlan, write: SpaceWrite, spaceId: string, ops: Ma
         `📍 [REDIS SPACE] Updated position for user ${userId} in space ${spaceId} to (${record.x}, ${record.y})`)
     }
   }
+  write.spaceIds.push(spaceId)
   write.keys.push(context.keys.spaceUsers(spaceId), context.keys.spaceOwners(spaceId))
   args[setAt] = args.length - setAt - 1
   args.push(removed.length)
@@ -103,7 +104,7 @@ function planSpace (plan: FlushPlan, write: SpaceWrite, spaceId: string, ops: Ma
   for (const userId of owning) args.push(userId)
 }
 
-/** A plan's commands in one pipeline: the spaces' script calls, then the sweep's and the owners' indexes. */
+/** A plan's commands in one pipeline: the spaces' script calls first, then the sweep's and the owners' indexes. */
 export function flushPipeline (redis: Redis, plan: FlushPlan, context: FlushContext): ChainableCommander {
   const { keys, serverId } = context
   const pipeline = redis.pipeline()

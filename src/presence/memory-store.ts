@@ -1,6 +1,6 @@
 import { getOrCreate } from '../util/maps.js'
 import { snapshot } from './entry.js'
-import type { Census, JoinRead, PresenceRecord, PresenceStore, PresenceTotals, StoredUser } from './store.js'
+import type { Census, JoinRead, PresenceRecord, PresenceStore, PresenceTotals, StoreFaultReport, StoredUser } from './store.js'
 
 /**
  * The presence store of one process, in memory: what Redis would hold for a lone server, written at
@@ -74,6 +74,10 @@ export class MemoryPresenceStore implements PresenceStore {
   async totals (): Promise<PresenceTotals> {
     const { connectedUsers, ghostUsers } = await this.census()
     return { connectedUsers, ghostUsers }
+  }
+
+  faults (): StoreFaultReport {
+    return { keys: [], refused: 0 }
   }
 
   async removeSpace (spaceId: string): Promise<void> {

@@ -6,7 +6,8 @@ import { readCensus, readTotals } from './census.js'
 import { ClaimBatcher, type ClaimBatcherOptions } from './claim-batcher.js'
 import { decodeEntry, indexMember } from './entry.js'
 import { inChunks } from './flush-plan.js'
-import type { Census, JoinRead, PresenceRecord, PresenceStore, PresenceTotals, StoredUser } from './store.js'
+import { StoreFaults } from './faults.js'
+import type { Census, JoinRead, PresenceRecord, PresenceStore, PresenceTotals, StoreFaultReport, StoredUser } from './store.js'
 import { WriteQueue, type WriteQueueOptions } from './write-queue.js'
 
 /** The write queue's settings, and the claim batcher's spacing (see each). */
@@ -22,13 +23,15 @@ export class RedisPresenceStore implements PresenceStore {
   readonly #log: Logger
   readonly #claims: ClaimBatcher
   readonly #writes: WriteQueue
+  readonly #faults: StoreFaults
 
   constructor (options: RedisPresenceStoreOptions) {
     this.#redis = definePlazaScripts(options.redis)
     this.#keys = options.keys
     this.#log = options.log
-    this.#claims = new ClaimBatcher(options)
-    this.#writes = new WriteQueue(options)
+    this.#faults = new StoreFaults(options.log)
+    this.#claims = new ClaimBatcher(options, this.#faults)
+    this.#writes = new WriteQueue(options, this.#faults)
   }
 
   /**
@@ -92,6 +95,10 @@ export class RedisPresenceStore implements PresenceStore {
 
   totals (): Promise<PresenceTotals> {
     return readTotals(this.#redis, this.#keys)
+  }
+
+  faults (): StoreFaultReport {
+    return { keys: this.#faults.list(), refused: this.#faults.total }
   }
 
   async removeSpace (spaceId: string): Promise<void> {

@@ -1,3 +1,5 @@
+import type { StoreFault } from './faults.js'
+
 /**
  * The presence store's contract: where who-is-where outlives a connection. The room manager talks to
  * this interface only, and never awaits it on the path of a move. Two implementations: Redis (shared
@@ -43,6 +45,12 @@ export interface Census extends PresenceTotals {
   spacesWithUsers: Array<{ spaceId: string, userCount: number, ghostCount: number }>
 }
 
+/** Keys the store cannot use (see StoreFaults), and how many writes and reads they refused in all. */
+export interface StoreFaultReport {
+  keys: StoreFault[]
+  refused: number
+}
+
 export interface PresenceStore {
   /**
    * For a join: claims the user's avatar in the space for this server (unless `claim` is false: it
@@ -68,6 +76,8 @@ export interface PresenceStore {
   census: () => Promise<Census>
   /** The same totals without the breakdown by space. */
   totals: () => Promise<PresenceTotals>
+  /** Keys that refuse writes whatever the retries (another writer's data there), for health and metrics. */
+  faults: () => StoreFaultReport
   /** Forgets a whole space (its definition was deleted). */
   removeSpace: (spaceId: string) => Promise<void>
   /** Writes what is queued and stops. */

@@ -3,7 +3,8 @@ import type { RedisKeys } from '../keys.js'
 import type { Logger } from '../logger.js'
 import { getOrCreate } from '../util/maps.js'
 import { snapshot } from './entry.js'
-import { type FlushContext, flushPipeline, type PendingOp, type PendingOps, planFlush, RELEASED } from './flush-plan.js'
+import { isLasting, NOT_A_HASH, type StoreFaults } from './faults.js'
+import { type FlushContext, type FlushPlan, flushPipeline, type PendingOp, type PendingOps, planFlush, RELEASED } from './flush-plan.js'
 import type { PresenceRecord, StoredUser } from './store.js'
 
 /**
@@ -52,7 +53,10 @@ export class WriteQueue {
   #joinWindow: Promise<boolean> | undefined
   #failing = false
 
-  constructor (options: WriteQueueOptions) {
+  readonly #faults: StoreFaults
+
+  constructor (options: WriteQueueOptions, faults: StoreFaults) {
+    this.#faults = faults
     this.#redis = options.redis
     this.#log = options.log
     this.#context = { keys: options.keys, serverId: options.serverId, ttlSeconds: options.ttlSeconds, log: options.log, owned: this.#owned }
@@ -166,16 +170,13 @@ export class WriteQueue {
     if (!promptOnly) this.#pending = new Map()
     this.#prompt.clear()
     if (batch.size === 0) return true
-    const plan = planFlush(batch, this.#context)
-    const pipeline = flushPipeline(this.#redis, plan, this.#context)
-    const { claimed, disowned } = plan
     this.#writing.add(batch)
     try {
-      const results = await pipeline.exec()
-      const failed = results?.find(([err]) => err !== null)
-      if (failed !== undefined) throw failed[0] as Error
-      for (const member of claimed) this.#owned.add(member)
-      for (const member of disowned) this.#owned.delete(member)
+      // Planned inside the try: whatever throws, the batch goes back to the queue.
+      const plan = planFlush(batch, this.#context)
+      const results = await flushPipeline(this.#redis, plan, this.#context).exec()
+      if (results === null) throw new Error('the pipeline was not run')
+      this.#settle(plan, results)
       if (this.#failing) this.#log.info({}, '✅ [REDIS SPACE] Presence writes reach Redis again')
       this.#failing = false
       return true
@@ -187,6 +188,30 @@ export class WriteQueue {
     } finally {
       setImmediate(() => this.#writing.delete(batch))
     }
+  }
+
+  /**
+   * Reads a flush's answers. An error that may pass (a lost connection, a Redis busy or read-only
+   * during a failover) puts the whole batch back: it is written again as it stands. A space whose
+   * keys hold another writer's data is reported and its writes dropped, since retrying cannot help,
+   * and so is any other command refused for the type of its key; the rest of the batch stands.
+   */
+  #settle (plan: FlushPlan, results: Array<[Error | null, unknown]>): void {
+    const passing = results.find(([err]) => err !== null && !isLasting(err))
+    if (passing !== undefined) throw passing[0] as Error
+    const { keys } = this.#context
+    plan.spaceWrites.forEach((write, i) => {
+      const [err, skipped] = results[i] as [Error | null, number[] | undefined]
+      const failed = new Set(err === null ? (skipped ?? []).map((n) => write.spaceIds[n - 1]) : write.spaceIds)
+      for (const spaceId of write.spaceIds) {
+        const key = keys.spaceUsers(spaceId)
+        if (failed.has(spaceId)) this.#faults.report(key, err?.message ?? NOT_A_HASH, spaceId)
+        else if (this.#faults.has(key)) this.#faults.clear(key)
+      }
+    })
+    for (const [err] of results.slice(plan.spaceWrites.length)) if (err !== null) this.#faults.report(commandKey(err), err.message)
+    for (const member of plan.claimed) this.#owned.add(member)
+    for (const member of plan.disowned) this.#owned.delete(member)
   }
 
   /** Takes the prompt writes out of the queue, leaving the others for the interval. */
@@ -215,4 +240,9 @@ export class WriteQueue {
       for (const [userId, record] of ops) if (!queue.has(userId)) queue.set(userId, record)
     }
   }
+}
+
+/** The key an index command was refused for, as far as its error tells (Redis does not name it). */
+function commandKey (err: Error): string {
+  return (err as Error & { command?: { args?: unknown[] } }).command?.args?.[0]?.toString() ?? 'unknown'
 }

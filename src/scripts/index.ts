@@ -6,8 +6,8 @@ import { projectRoot } from '../util/project-root.js'
 /** Plaza's Lua scripts as commands of an ioredis client; each script's file says its keys and arguments. */
 declare module 'ioredis' {
   interface RedisCommander<Context> {
-    plazaClaimAndRead: (numberOfKeys: number, keys: string[], args: Array<string | number>) => Result<[Array<string | null>, string[][]], Context>
-    plazaWriteSpaces: (numberOfKeys: number, keys: string[], args: Array<string | number>) => Result<number, Context>
+    plazaClaimAndRead: (numberOfKeys: number, keys: string[], args: Array<string | number>) => Result<[Array<string | null>, string[][], number[]], Context>
+    plazaWriteSpaces: (numberOfKeys: number, keys: string[], args: Array<string | number>) => Result<number[], Context>
     plazaDisown: (owners: string, userId: string, serverId: string) => Result<number, Context>
     plazaSweepStale: (numberOfKeys: number, keys: string[], args: Array<string | number>) => Result<string[], Context>
     plazaReapServer: (numberOfKeys: number, keys: string[], args: Array<string | number>) => Result<string[], Context>

@@ -4,14 +4,20 @@
 -- KEYS[1] the presence index, KEYS[2] the ghost index, KEYS[2 + i] the users hash of member i.
 -- ARGV[1] the cutoff (ms); ARGV[1 + i] member i, "spaceId userId".
 -- Returns what it removed as flat triples: spaceId, userId, '1' when it still claimed a connection.
+-- A hash that another writer replaced with some other type counts as gone: its members leave the index.
 local cutoff = tonumber(ARGV[1])
+local function hget (hash, field)
+  local value = redis.pcall('HGET', hash, field)
+  if type(value) == 'table' then return nil end
+  return value
+end
 local removed = {}
 for i = 2, #ARGV do
   local member = ARGV[i]
   local hash = KEYS[i + 1]
   local sep = string.find(member, ' ', 1, true)
   local userId = string.sub(member, sep + 1)
-  local value = redis.call('HGET', hash, userId)
+  local value = hget(hash, userId)
   local lastUpdated = nil
   local connected = true
   if value then

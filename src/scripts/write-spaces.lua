@@ -7,12 +7,19 @@
 -- the owners hash unless another server is there. The join's claim did it already; this repairs a
 -- claim that a disown sent earlier but run later took away (a drop and a rejoin in quick
 -- succession), so that a later join elsewhere still finds this server and takes the avatar over.
--- Returns the number of spaces written.
+-- A space whose users or owners key holds something other than a hash (another writer's key) is
+-- skipped, so that the other spaces are written.
+-- Returns the numbers (1-based) of the spaces skipped.
 
 -- Lua's unpack() refuses ~8,000 values: HSET and HDEL go this many arguments at a time.
 local ARGS_PER_CALL = 1000
 local serverId, ttl = ARGV[1], tonumber(ARGV[2])
 local a = 3
+local skipped = {}
+local function isHash (key)
+  local kind = redis.call('TYPE', key).ok
+  return kind == 'hash' or kind == 'none'
+end
 local function each (key, command, from, count)
   for i = from, from + count - 1, ARGS_PER_CALL do
     redis.call(command, key, unpack(ARGV, i, math.min(i + ARGS_PER_CALL - 1, from + count - 1)))
@@ -21,20 +28,22 @@ end
 for k = 1, #KEYS, 2 do
   local users, owners = KEYS[k], KEYS[k + 1]
   local set = tonumber(ARGV[a])
-  each(users, 'HSET', a + 1, set)
-  a = a + 1 + set
-  local removed = tonumber(ARGV[a])
-  each(users, 'HDEL', a + 1, removed)
-  a = a + 1 + removed
-  redis.call('EXPIRE', users, ttl)
-  local owned = tonumber(ARGV[a])
-  for i = a + 1, a + owned do
-    local holder = redis.call('HGET', owners, ARGV[i])
-    if not holder then
-      redis.call('HSET', owners, ARGV[i], serverId)
-      redis.call('EXPIRE', owners, ttl)
+  local removed = tonumber(ARGV[a + 1 + set])
+  local owned = tonumber(ARGV[a + 2 + set + removed])
+  if isHash(users) and isHash(owners) then
+    each(users, 'HSET', a + 1, set)
+    each(users, 'HDEL', a + 2 + set, removed)
+    redis.call('EXPIRE', users, ttl)
+    for i = a + 3 + set + removed, a + 2 + set + removed + owned do
+      local holder = redis.call('HGET', owners, ARGV[i])
+      if not holder then
+        redis.call('HSET', owners, ARGV[i], serverId)
+        redis.call('EXPIRE', owners, ttl)
+      end
     end
+  else
+    skipped[#skipped + 1] = (k + 1) / 2
   end
-  a = a + 1 + owned
+  a = a + 3 + set + removed + owned
 end
-return #KEYS / 2
+return skipped

@@ -1,0 +1,60 @@
+import type { Logger } from '../logger.js'
+
+/** A Redis key the store cannot use, and why: retrying would fail the same way until someone fixes it. */
+export interface StoreFault {
+  key: string
+  /** The space it belongs to, where it is a space's key. */
+  spaceId?: string
+  error: string
+  /** ms since epoch of the first failure. */
+  since: number
+  /** Writes or reads refused since. */
+  count: number
+}
+
+/**
+ * Keys that hold what another writer put there (a string where Plaza keeps a hash, say): each is
+ * logged once when it starts failing and once when it works again, counted, and listed for
+ * /admin/health, while everything else goes on being written.
+ */
+export class StoreFaults {
+  readonly #log: Logger
+  readonly #faults = new Map<string, StoreFault>()
+  /** Refusals since the process started, for a counter. */
+  total = 0
+
+  constructor (log: Logger) {
+    this.#log = log
+  }
+
+  report (key: string, error: string, spaceId?: string): void {
+    this.total++
+    const known = this.#faults.get(key)
+    if (known !== undefined) {
+      known.count++
+      return
+    }
+    this.#faults.set(key, { key, ...(spaceId === undefined ? {} : { spaceId }), error, since: Date.now(), count: 1 })
+    this.#log.error({ key, spaceId, error }, `❌ [REDIS SPACE] Redis key ${key} cannot be used (${error}); ${spaceId === undefined ? 'it' : `presence of space ${spaceId}`} is kept in memory only until the key is removed or renamed`)
+  }
+
+  clear (key: string): void {
+    if (!this.#faults.delete(key)) return
+    this.#log.info({ key }, `✅ [REDIS SPACE] Redis key ${key} is written again`)
+  }
+
+  has (key: string): boolean {
+    return this.#faults.has(key)
+  }
+
+  list (): StoreFault[] {
+    return [...this.#faults.values()]
+  }
+}
+
+/** Whether a command's error will repeat whatever the retries: the key holds another type. */
+export function isLasting (err: unknown): boolean {
+  return err instanceof Error && err.message.startsWith('WRONGTYPE')
+}
+
+export const NOT_A_HASH = 'WRONGTYPE: the key holds something other than a hash'
