@@ -243,9 +243,18 @@ export class Connection implements Peer {
     this.#state = 'joined'
     this.#everJoined = true
     clearTimeout(this.#joinTimer)
-    const held = this.#held
-    this.#held = []
-    for (const text of held) if (this.#state === 'joined') this.#handle(text)
+    this.#handleHeld()
+  }
+
+  /**
+   * The frames that came while a join was resolved, in order, whatever state each leaves the
+   * connection in: a `leave` then a `join` among them starts that join, and what follows it waits
+   * for it in turn.
+   */
+  #handleHeld (): void {
+    while (this.#held.length > 0 && this.#state !== 'joining' && this.#state !== 'closed') {
+      this.#handle(this.#held.shift() as string)
+    }
   }
 
   /**
