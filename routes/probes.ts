@@ -1,6 +1,15 @@
 import type { FastifyInstance } from 'fastify'
+import { sendError } from '../server/http-errors.js'
 
-/** A liveness probe for load balancers and orchestrators: open, and says nothing about the deployment. */
+/**
+ * Probes for load balancers and orchestrators, open, saying nothing about the deployment: /healthz,
+ * the process is up; /readyz, it takes new connections (503 while its event loop is overloaded; at
+ * shutdown Fastify answers 503 to every request until the listener closes).
+ */
 export default async function probeRoutes (fastify: FastifyInstance): Promise<void> {
   fastify.get('/healthz', async () => ({ status: 'ok' }))
+  fastify.get('/readyz', async (_request, reply) => {
+    if (fastify.isUnderPressure()) return await sendError(reply, 503, 'overloaded')
+    return { status: 'ready' }
+  })
 }

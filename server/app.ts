@@ -12,6 +12,7 @@ import jwt from '../plugins/external/jwt.js'
 import redis from '../plugins/external/redis.js'
 import rateLimit from '../plugins/external/rate-limit.js'
 import schedule from '../plugins/external/schedule.js'
+import underPressure from '../plugins/external/under-pressure.js'
 import staticFiles from '../plugins/external/static.js'
 import websocket from '../plugins/external/websocket.js'
 import adminRoutes from '../routes/admin/index.js'
@@ -38,6 +39,7 @@ async function plaza (fastify: FastifyInstance, options: AppOptions): Promise<vo
   await fastify.register(schedule)
   await fastify.register(rateLimit)
   await fastify.register(staticFiles)
+  await fastify.register(underPressure)
 
   await fastify.register(spaces)
   await fastify.register(roomManager)

@@ -5,7 +5,8 @@ import { buildApp } from './app.js'
 const app = await buildApp()
 const { config } = app
 
-closeWithGrace({ delay: 10_000 }, async ({ signal, err }) => {
+// The drain's time, and 10 s more for the last writes to Redis.
+closeWithGrace({ delay: config.DRAIN_DELAY_MS + config.DRAIN_SPREAD_MS + 10_000 }, async ({ signal, err }) => {
   if (err !== undefined) app.log.error({ err }, 'Closing Plaza after an error')
   else app.log.info({ signal }, 'Closing Plaza')
   await app.close()

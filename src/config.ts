@@ -52,7 +52,13 @@ export const EnvSchema = Type.Object({
   ADMIN_RATE_LIMIT_PER_MIN: Int(120, 1),
   TRUST_PROXY: Type.String({ default: '' }),
   GUEST_AUTH: Type.Optional(Type.Boolean()),
-  GUEST_TOKEN_TTL_S: Int(86_400, 60)
+  GUEST_TOKEN_TTL_S: Int(86_400, 60),
+  /** At shutdown, how long /readyz answers 503 before sockets are closed (the load balancer's check interval). */
+  DRAIN_DELAY_MS: Int(0, 0, 600_000),
+  /** At shutdown, over how long the sockets are closed, evenly (0: all at once). */
+  DRAIN_SPREAD_MS: Int(0, 0, 600_000),
+  /** /readyz answers 503 while the event loop's mean delay is over this (0: never for load). */
+  READY_MAX_EVENT_LOOP_DELAY_MS: Int(250, 0, 60_000)
 })
 
 export type Env = Static<typeof EnvSchema>
