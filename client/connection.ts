@@ -264,22 +264,27 @@ export class SpaceConnection {
   }
 
   /**
-   * The browser says it has no network: no attempt is spent; the `online` event starts the next one.
-   * A browser can be wrong about it, so one is tried anyway every maxDelayMs.
+   * The browser says it has no network: the `online` event starts the next attempt. A browser can
+   * be wrong about it, so one is tried anyway every maxDelayMs, without counting it: a long time
+   * offline must not leave the client without attempts once the network is back.
    */
   #waitForNetwork (code: number | undefined): void {
     const { reconnect } = this.#settings
     if (reconnect === undefined) return
     const delay = reconnect.maxDelayMs
-    this.#retry.start(delay, () => { this.reconnectNow() })
-    this.#setStatus(this.#reconnectingStatus(delay, code, true))
+    const next = this.#attempt + 1
+    this.#retry.start(delay, () => {
+      this.#setStatus(this.#reconnectingStatus(0, undefined, next))
+      this.#open()
+    })
+    this.#setStatus(this.#reconnectingStatus(delay, code, next, true))
   }
 
-  #reconnectingStatus (delay: number, code: number | undefined, waitingForNetwork = false): StatusChange {
+  /** `attempt`: the one under way or next, which is not counted yet while the network is awaited. */
+  #reconnectingStatus (delay: number, code: number | undefined, attempt = this.#attempt, waitingForNetwork = false): StatusChange {
     return {
       status: 'reconnecting',
-      // Waiting for the network, the attempt is the next one: none is under way or counted.
-      attempt: waitingForNetwork ? this.#attempt + 1 : this.#attempt,
+      attempt,
       maxAttempts: this.#settings.reconnect?.maxAttempts ?? 0,
       ...(waitingForNetwork ? { waitingForNetwork } : {}),
       retryAt: Date.now() + delay,

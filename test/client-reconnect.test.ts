@@ -167,6 +167,42 @@ t.test('a joined connection that lasts resetAfterMs starts the count again; a sh
   })
 })
 
+t.test('in a browser without network: one try every maxDelayMs, none spent, never given up; online tries at once', async (t) => {
+  const network = new FakeNetwork()
+  t.teardown(() => network.restore())
+  withFakeClock((clock) => {
+    const { client, opened, latest } = fakeClient()
+    void client.join('lobby')
+    latest()?.accept('lobby')
+
+    network.set(false)
+    const wentOffline = clock.now
+    t.match(client.status, { status: 'reconnecting', waitingForNetwork: true, attempt: 1, maxAttempts: 5, retryInMs: 30_000 })
+    // More tries than maxAttempts, each failing at once for want of a network.
+    for (let i = 1; i <= 8; i++) {
+      clock.advance(29_999)
+      t.equal(opened.length, i, `no try before ${i * 30} s`)
+      clock.advance(1)
+      t.equal(opened.length, i + 1, `a try at ${i * 30} s, in case the browser is wrong`)
+      latest()?.fail()
+      t.match(client.status, { status: 'reconnecting', waitingForNetwork: true, attempt: 1, retryInMs: 30_000 }, 'no attempt spent')
+    }
+    t.same(opened.slice(1).map((s) => s.at - wentOffline), [1, 2, 3, 4, 5, 6, 7, 8].map((n) => n * 30_000))
+
+    // Back online, with the server not answering yet: a try at once, then the whole schedule.
+    clock.advance(12_345)
+    network.set(true)
+    const cameBack = clock.now
+    for (let i = 0; i < 10 && client.status.status === 'reconnecting'; i++) {
+      clock.advance(client.status.retryInMs ?? 0)
+      latest()?.fail()
+    }
+    t.same(opened.slice(9).map((s) => s.at - cameBack), [0, 2000, 6000, 14_000, 30_000], 'five attempts, as after any drop')
+    t.match(client.status, { status: 'offline', reason: 'gave-up' })
+    client.close()
+  })
+})
+
 t.test('in a browser, going offline stops a countdown: the next try is maxDelayMs later, or at once when online', async (t) => {
   const network = new FakeNetwork()
   t.teardown(() => network.restore())
