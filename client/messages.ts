@@ -1,8 +1,9 @@
 /**
- * The plaza.v1 dialect as a client sees it (shared/PROTOCOL.md §3): one type per server message.
- * Names and codes come from the server's own protocol table, so the two cannot drift apart.
+ * The plaza.v1 dialect as a client sees it (shared/PROTOCOL.md §3): one type per server message,
+ * and the parser that checks a frame against them. Names and codes come from the server's own
+ * protocol table, so the two cannot drift apart.
  */
-import { type ErrorCode, parseJsonObject, type RejectReason } from '../src/protocol.js'
+import { ErrorCode, parseJsonObject, RejectReason } from '../src/protocol.js'
 
 export { CloseCode, ErrorCode, RejectReason } from '../src/protocol.js'
 
@@ -55,17 +56,66 @@ export interface ServerMessages {
 
 export type ServerMessageType = keyof ServerMessages
 
-const SERVER_TYPES: ReadonlySet<string> = new Set<ServerMessageType>([
-  'space-joined', 'user-joined-space', 'user-moved', 'move-rejected', 'user-disconnected', 'user-left', 'heartbeat', 'error'
-])
+/** One server message: checking `type` tells the payload's type. */
+export type ServerMessage = { [K in ServerMessageType]: { type: K, payload: ServerMessages[K] } }[ServerMessageType]
 
-/** A frame from the server as `{type, payload}`, or undefined when it is not one this client knows. */
-export function parseServerMessage (data: unknown): { type: ServerMessageType, payload: Record<string, unknown> } | undefined {
+/**
+ * A frame from the server as a ServerMessage, or undefined when it is not one this client knows
+ * (another type, or a payload without the fields the protocol promises). Fields beyond those are
+ * kept: a newer server may send more.
+ */
+export function parseServerMessage (data: unknown): ServerMessage | undefined {
   if (typeof data !== 'string') return undefined
   const frame = parseJsonObject(data)
   if (frame === undefined) return undefined
   const { type, payload } = frame
-  if (typeof type !== 'string' || !SERVER_TYPES.has(type)) return undefined
-  if (typeof payload !== 'object' || payload === null) return undefined
-  return { type: type as ServerMessageType, payload: payload as Record<string, unknown> }
+  switch (type) {
+    case 'space-joined': return isSpaceJoined(payload) ? { type, payload } : undefined
+    case 'user-joined-space': return isUserJoinedSpace(payload) ? { type, payload } : undefined
+    case 'user-moved': return isUserMoved(payload) ? { type, payload } : undefined
+    case 'move-rejected': return isMoveRejected(payload) ? { type, payload } : undefined
+    case 'user-disconnected':
+    case 'user-left':
+      return hasUserId(payload) ? { type, payload } : undefined
+    case 'heartbeat': return isHeartbeat(payload) ? { type, payload } : undefined
+    case 'error': return isServerError(payload) ? { type, payload } : undefined
+    default: return undefined
+  }
 }
+
+type Fields = Record<string, unknown>
+
+const isFields = (value: unknown): value is Fields => typeof value === 'object' && value !== null && !Array.isArray(value)
+const isString = (value: unknown): value is string => typeof value === 'string'
+const isInteger = (value: unknown): value is number => Number.isInteger(value)
+const isOptionalInteger = (value: unknown): value is number | undefined => value === undefined || isInteger(value)
+const isOneOf = <T extends string>(table: Record<string, T>, value: unknown): value is T => Object.values<unknown>(table).includes(value)
+
+const isPosition = (value: unknown): value is Position => isFields(value) && isInteger(value.x) && isInteger(value.y)
+
+const hasUserId = (value: unknown): value is { userId: string } => isFields(value) && isString(value.userId)
+
+const isUserMoved = (value: unknown): value is UserMoved => hasUserId(value) && isPosition(value)
+
+const isUserJoinedSpace = (value: unknown): value is UserJoinedSpace => isFields(value) && isUserMoved(value) && isString(value.username)
+
+const isPeerEntry = (value: unknown): value is PeerEntry => isFields(value) && isUserJoinedSpace(value) && typeof value.connected === 'boolean'
+
+const isObstacle = (value: unknown): value is Obstacle => isFields(value) && isPosition(value) &&
+  isOptionalInteger(value.width) && isOptionalInteger(value.height)
+
+const isSpaceInfo = (value: unknown): value is SpaceInfo => isFields(value) && isString(value.id) &&
+  isInteger(value.width) && isInteger(value.height) && Array.isArray(value.obstacles) && value.obstacles.every(isObstacle)
+
+const isSpaceJoined = (value: unknown): value is SpaceJoined => isFields(value) && isString(value.userId) &&
+  isPosition(value.spawn) && Array.isArray(value.users) && value.users.every(isPeerEntry) &&
+  typeof value.resumed === 'boolean' && isSpaceInfo(value.space)
+
+const isMoveRejected = (value: unknown): value is MoveRejected => isFields(value) && isPosition(value) &&
+  isOneOf(RejectReason, value.reason)
+
+const isHeartbeat = (value: unknown): value is Heartbeat => isFields(value) &&
+  Number.isFinite(value.timestamp) && Number.isFinite(value.serverTime)
+
+const isServerError = (value: unknown): value is ServerError => isFields(value) && isOneOf(ErrorCode, value.code) &&
+  isString(value.message) && isOptionalInteger(value.close)
