@@ -221,8 +221,8 @@ async function runScenario (server: Server, scenario: Scenario, options: Measure
     log: (line) => process.stderr.write(`  [${server.name}] ${line}\n`)
   }
   if (scenario.rejoin === true) {
-    // Their sockets close, as in a network cut. Twice, so that the server has seen each path (joins,
-    // resumes, moves, flushes, drops) more than once, as one that has been up for a while has.
+    // Everyone joins, walks and drops (their sockets close, as in a network cut), more than once, so
+    // that the server has seen each path (joins, resumes, moves, flushes, drops) as one up for a while has.
     for (let cut = 0; cut < REJOIN_CUTS; cut++) {
       const before = await runLoad({ ...load, hz: REJOIN_WALK_HZ, durationS: REJOIN_WALK_S })
       if (before.joined !== before.users) process.stderr.write(`  [${server.name}] ${before.users - before.joined} users failed to join before cut ${cut + 1}\n`)
