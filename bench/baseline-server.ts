@@ -283,7 +283,7 @@ if (process.argv[1] !== undefined && fileURLToPath(import.meta.url) === resolve(
       width: { type: 'string', default: '20' },
       height: { type: 'string', default: '20' },
       dialect: { type: 'string', default: 'plaza.v1' },
-      // Exit when the parent closes our stdin (bench/run.ts), so that a killed benchmark leaves nothing behind.
+      // Exit when the parent (npm run bench) closes our stdin, so that a killed benchmark leaves nothing behind.
       'parent-watch': { type: 'boolean', default: false }
     }
   })

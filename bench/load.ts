@@ -1,25 +1,29 @@
 /**
  * The load generator: many WebSocket clients in one process, speaking PROTOCOL.md (plaza.v1 or
  * metaverse), so that it can be pointed at Plaza, at the bare baseline in bench/, or at any other
- * server of the contract.
+ * server of the contract. A run goes through its phases in turn:
  *
- * U users join S spaces (user i goes to space i mod S), all at once (the join storm: from the first
- * connect to the last `space-joined`); then each walks at H moves/s, back and forth between its spawn
- * and a neighbouring tile, starting at a random phase. Every peer matches its k-th move received
- * from user u to u's k-th move sent, checking the target tile, and so measures what a user feels:
- * the time from the sender's `send` to the peer's receipt, in one process, on one clock.
+ * - connect: U users open their sockets, each joining space i mod S as soon as it is open, all at
+ *   once (the join storm), a few handshakes at a time, or K users at a time with joinConcurrency;
+ * - join: the storm ends when every user got its `space-joined` (or failed, or the time is up);
+ * - walk: each user walks at H moves/s, back and forth between its spawn and a neighbouring tile,
+ *   from a random phase; after a warm-up, the measured window;
+ * - drain: the walk has stopped; the window's moves still on their way arrive;
+ * - disconnect, and the figures: what a user feels (each move's time from the sender's `send` to
+ *   each peer's receipt, in one process, on one clock; see bench/crowd.ts) and what arrived.
  *
  *   npx tsx bench/load.ts --url ws://127.0.0.1:3000/ws --secret $JWT_SECRET --users 200 --spaces 10 --hz 10 --duration 20
  *
  * Written to stay out of the server's way on a shared machine: a move is one of two precomputed
- * strings, a received move is read from the bytes without JSON.parse (anything not in the expected
- * shape falls back to JSON.parse), and latencies go into one preallocated Float32Array.
+ * frames, a received move is read from the bytes without JSON.parse, and latencies go into one
+ * preallocated Float32Array.
  */
 import { resolve } from 'node:path'
 import { monitorEventLoopDelay, performance } from 'node:perf_hooks'
 import { fileURLToPath } from 'node:url'
 import { parseArgs } from 'node:util'
 import { createSigner } from 'fast-jwt'
+import { Crowd, type User } from './crowd.js'
 import { RawWebSocket } from './ws-client.js'
 
 export type Dialect = 'plaza.v1' | 'metaverse'
@@ -112,79 +116,6 @@ export interface LoadResult {
 
 const LAG_RESOLUTION_MS = 10
 
-class User {
-  readonly index: number
-  readonly userId: string
-  readonly space: number
-  /** Position in the space's member list. */
-  readonly slot: number
-  socket: RawWebSocket | undefined
-  joined = false
-  failed = false
-  closing = false
-  awaitingClose = false
-  joinSentAt = 0
-  joinedAt = 0
-  /** Holds one of the storm's places in flight (connectConcurrency or joinConcurrency). */
-  holding = false
-  /** Other users of the space who joined: the recipients of each of this user's moves. */
-  peers = 0
-  // The walk: between A and B, currently at A when atA.
-  ax = 0
-  ay = 0
-  bx = 0
-  by = 0
-  atA = true
-  frameA = Buffer.alloc(0)
-  frameB = Buffer.alloc(0)
-  timer: NodeJS.Timeout | undefined
-  // Every move sent: when (performance.now()) and where to.
-  sent = 0
-  sentInWindow = 0
-  sendTimes: Float64Array
-  sendX: Int16Array
-  sendY: Int16Array
-  rejectedInWindow = 0
-  /** Moves received from each other member of the space, by their slot. */
-  received: Int32Array
-
-  constructor (index: number, userId: string, space: number, slot: number, spaceSize: number, capacity: number) {
-    this.index = index
-    this.userId = userId
-    this.space = space
-    this.slot = slot
-    this.sendTimes = new Float64Array(capacity)
-    this.sendX = new Int16Array(capacity)
-    this.sendY = new Int16Array(capacity)
-    this.received = new Int32Array(spaceSize)
-  }
-
-  setWalk (x: number, y: number, width: number, height: number): void {
-    this.ax = x
-    this.ay = y
-    // A neighbour inside the space: right, else left, else down, else up.
-    if (x + 1 < width) this.bx = x + 1
-    else if (x - 1 >= 0) this.bx = x - 1
-    else this.bx = x
-    this.by = y
-    if (this.bx === x) this.by = y + 1 < height ? y + 1 : y - 1
-    this.atA = true
-    this.frameA = Buffer.from(`{"type":"move","payload":{"x":${this.ax},"y":${this.ay}}}`)
-    this.frameB = Buffer.from(`{"type":"move","payload":{"x":${this.bx},"y":${this.by}}}`)
-  }
-
-  grow (): void {
-    const grow = <T extends Float64Array | Int16Array>(a: T, make: (n: number) => T): T => {
-      const b = make(a.length * 2)
-      b.set(a)
-      return b
-    }
-    this.sendTimes = grow(this.sendTimes, (n) => new Float64Array(n))
-    this.sendX = grow(this.sendX, (n) => new Int16Array(n))
-    this.sendY = grow(this.sendY, (n) => new Int16Array(n))
-  }
-}
-
 function percentiles (values: Float32Array | Float64Array, n: number): Percentiles {
   if (n === 0) return { p50: Number.NaN, p95: Number.NaN, p99: Number.NaN, max: Number.NaN, samples: 0 }
   const sorted = values.subarray(0, n).sort()
@@ -204,372 +135,153 @@ export function loopbackAddress (n: number): string {
 
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms))
 
+/** Runs a hook without stopping the load; a failure is logged (its figures stay missing), never thrown. */
+const runHook = (hook: (() => unknown) | undefined, name: string, log: LoadOptions['log']): Promise<void> =>
+  Promise.resolve().then(() => hook?.()).then(() => {}, (err: unknown) => log?.(`${name} failed: ${(err as Error).message}`))
+
 export async function runLoad (options: LoadOptions): Promise<LoadResult> {
-  const { users: n, spaces: s, hz, dialect } = options
-  const log = options.log ?? (() => {})
+  const crowd = new Crowd(options)
   const hooks = options.hooks ?? {}
-  const spaceId = options.spaceId ?? ((i: number) => `bench-${i}`)
-  const spaceSize = Math.ceil(n / s)
-  const walking = hz > 0 && options.durationS > 0
-  const capacity = walking ? Math.ceil((options.warmupS + options.durationS + 2) * hz * 1.25) + 16 : 1
+  const startedAt = await connect(crowd, hooks)
+  const joins = await join(crowd, startedAt, hooks)
+  const window = crowd.walking ? await walk(crowd, hooks) : { windowS: 0, cpuPct: Number.NaN, lagP99Ms: Number.NaN, hooks: [] }
+  if (crowd.walking) await drain(crowd)
+  await Promise.all(window.hooks)
+  await disconnect(crowd)
+  return figures(crowd, joins, window)
+}
+
+/**
+ * Opens the users' sockets, each sending its join as soon as it is open: at most connectConcurrency
+ * handshakes in flight, or with joinConcurrency at most that many users between their connect and
+ * their space-joined. When the first connect began.
+ */
+async function connect (crowd: Crowd, hooks: LoadHooks): Promise<number> {
+  const { options, users } = crowd
   const spread = options.perAddress > 0 && isLoopback(options.url)
-  const joinsWait = (options.joinConcurrency ?? 0) > 0
-  const inFlightLimit = joinsWait ? (options.joinConcurrency as number) : options.connectConcurrency
-
-  const users: User[] = []
-  const members: User[][] = Array.from({ length: s }, () => [])
-  for (let i = 0; i < n; i++) {
-    const space = i % s
-    const user = new User(i, `${options.userIdPrefix}${i}`, space, Math.floor(i / s), spaceSize, capacity)
-    users.push(user)
-    members[space]?.push(user)
-  }
-  const tokens = users.map((u) => options.token(u.userId))
-
-  // What the receive path counts.
-  let winStart = Number.POSITIVE_INFINITY
-  let winEnd = Number.POSITIVE_INFINITY
-  const expectedSamples = walking ? Math.ceil(n * hz * (options.durationS + 1) * Math.max(1, spaceSize - 1) * 1.1) + 1024 : 1
-  let latencies = new Float32Array(expectedSamples)
-  let samples = 0
-  let delivered = 0
-  let mismatched = 0
-  let unexpectedCloses = 0
-  let errors = 0
-  const closeCodes: Record<string, number> = {}
-  let joined = 0
-  let failed = 0
-  let lastJoinedAt = 0
-  let onJoinProgress: () => void = () => {}
-  let onClosedByUs: () => void = () => {}
+  const spaceId = options.spaceId ?? ((i: number) => `bench-${i}`)
   let warnedProtocol = false
-
-  const idPrefix = Buffer.from(options.userIdPrefix)
-  const movedType = dialect === 'plaza.v1' ? 'user-moved' : 'movement'
-  const rejectedType = dialect === 'plaza.v1' ? 'move-rejected' : 'movement-rejected'
-  const fastHead = Buffer.from(`{"type":"${movedType}","payload":{"userId":"`)
-  const fastX = Buffer.from(',"x":')
-  const fastY = Buffer.from(',"y":')
-
-  const userOf = (userId: unknown): User | undefined => {
-    if (typeof userId !== 'string' || !userId.startsWith(options.userIdPrefix)) return undefined
-    const index = Number(userId.slice(options.userIdPrefix.length))
-    return Number.isInteger(index) ? users[index] : undefined
-  }
-
-  const onMove = (receiver: User, sender: User | undefined, x: number, y: number, now: number): void => {
-    if (sender === undefined || sender.space !== receiver.space) {
-      mismatched++
-      return
-    }
-    let k = receiver.received[sender.slot] as number
-    if (k >= sender.sent || sender.sendX[k] !== x || sender.sendY[k] !== y) {
-      // A move in between was lost or refused: find this one a few sends further on.
-      mismatched++
-      let found = -1
-      for (let j = k + 1; j < Math.min(sender.sent, k + 8); j++) {
-        if (sender.sendX[j] === x && sender.sendY[j] === y) {
-          found = j
-          break
-        }
-      }
-      if (found === -1) return
-      k = found
-    }
-    receiver.received[sender.slot] = k + 1
-    const sentAt = sender.sendTimes[k] as number
-    if (sentAt >= winStart && sentAt < winEnd) {
-      delivered++
-      if (samples === latencies.length) {
-        const bigger = new Float32Array(latencies.length * 2)
-        bigger.set(latencies)
-        latencies = bigger
-      }
-      latencies[samples++] = now - sentAt
-    }
-  }
-
-  /** True when buf[at, at + needle.length) is needle. */
-  const matches = (buf: Buffer, at: number, end: number, needle: Buffer): boolean => {
-    const n = needle.length
-    if (at + n > end) return false
-    for (let j = 0; j < n; j++) if (buf[at + j] !== needle[j]) return false
-    return true
-  }
-
-  /**
-   * Reads `{"type":"<moved>","payload":{"userId":"<prefix><digits>","x":<int>,"y":<int>}}` from the
-   * bytes buf[start, end); false when the frame is not exactly that (JSON.parse then reads it).
-   */
-  const fastMove = (receiver: User, buf: Buffer, start: number, end: number, now: number): boolean => {
-    let i = start
-    if (!matches(buf, i, end, fastHead)) return false
-    i += fastHead.length
-    if (!matches(buf, i, end, idPrefix)) return false
-    i += idPrefix.length
-    let index = 0
-    let digits = 0
-    for (; i < end; i++) {
-      const c = buf[i] as number
-      if (c === 0x22) break
-      if (c < 0x30 || c > 0x39) return false
-      index = index * 10 + (c - 0x30)
-      digits++
-    }
-    if (digits === 0 || i >= end) return false
-    i++
-    if (!matches(buf, i, end, fastX)) return false
-    i += fastX.length
-    let x = 0
-    let negative = false
-    if (buf[i] === 0x2d) { negative = true; i++ }
-    digits = 0
-    for (; i < end; i++) {
-      const c = buf[i] as number
-      if (c < 0x30 || c > 0x39) break
-      x = x * 10 + (c - 0x30)
-      digits++
-    }
-    if (digits === 0) return false
-    if (negative) x = -x
-    if (!matches(buf, i, end, fastY)) return false
-    i += fastY.length
-    let y = 0
-    negative = false
-    if (buf[i] === 0x2d) { negative = true; i++ }
-    digits = 0
-    for (; i < end; i++) {
-      const c = buf[i] as number
-      if (c < 0x30 || c > 0x39) break
-      y = y * 10 + (c - 0x30)
-      digits++
-    }
-    if (digits === 0 || buf[i] !== 0x7d) return false
-    if (negative) y = -y
-    onMove(receiver, users[index], x, y, now)
-    return true
-  }
-
-  const onJoined = (user: User, payload: Record<string, unknown>, now: number): void => {
-    if (user.joined || user.failed) return
-    const spawn = payload.spawn as { x?: unknown, y?: unknown } | undefined
-    const space = payload.space as { width?: unknown, height?: unknown } | undefined
-    const width = typeof space?.width === 'number' ? space.width : options.spaceWidth
-    const height = typeof space?.height === 'number' ? space.height : options.spaceHeight
-    user.setWalk(Number(spawn?.x), Number(spawn?.y), width, height)
-    user.joined = true
-    user.joinedAt = now
-    lastJoinedAt = now
-    joined++
-    joining--
-    onJoinProgress()
-    if (joinsWait) release(user)
-  }
-
-  const onRejected = (user: User, payload: Record<string, unknown>): void => {
-    if (performance.now() >= winStart) user.rejectedInWindow++
-    // The server says where the user stands: walk on from there.
-    const x = Number(payload.x)
-    const y = Number(payload.y)
-    if (x === user.ax && y === user.ay) user.atA = true
-    else if (x === user.bx && y === user.by) user.atA = false
-    else if (Number.isInteger(x) && Number.isInteger(y)) user.setWalk(x, y, options.spaceWidth, options.spaceHeight)
-  }
-
-  const onFrame = (user: User, buf: Buffer, start: number, end: number, now: number): void => {
-    if (fastMove(user, buf, start, end, now)) return
-    let frame: { type?: unknown, payload?: Record<string, unknown> }
-    try {
-      frame = JSON.parse(buf.toString('utf8', start, end))
-    } catch {
-      errors++
-      return
-    }
-    const payload = frame.payload ?? {}
-    switch (frame.type) {
-      case movedType:
-        onMove(user, userOf(payload.userId), Number(payload.x), Number(payload.y), now)
-        break
-      case 'space-joined':
-        onJoined(user, payload, now)
-        break
-      case rejectedType:
-        onRejected(user, payload)
-        break
-      case 'error':
-        errors++
-        if (errors <= 5) log(`error frame to ${user.userId}: ${JSON.stringify(payload)}`)
-        // Before space-joined, the join was refused (PROTOCOL: the socket closes too).
-        if (!user.joined) {
-          fail(user)
-          release(user)
-        }
-        break
-    }
-  }
-
-  const fail = (user: User): void => {
-    if (user.failed || user.joined) return
-    user.failed = true
-    failed++
-    joining--
-    onJoinProgress()
-  }
-
-  /** Runs a hook without stopping the walk; a failure is logged (its figures stay missing), never thrown. */
-  const runHook = (hook: (() => unknown) | undefined, name: string): Promise<void> =>
-    Promise.resolve().then(() => hook?.()).then(() => {}, (err: unknown) => log(`${name} failed: ${(err as Error).message}`))
-
-  // The join storm.
-  const allJoined = new Promise<void>((resolve) => {
-    onJoinProgress = () => { if (joined + failed >= n) resolve() }
-  })
-  let next = 0
-  let inFlight = 0
-  /** Users between their connect and their space-joined or failure, now and at most. */
-  let joining = 0
-  let joiningAtOnceMax = 0
-  const launch = (): void => {
-    while (inFlight < inFlightLimit && next < n) open(users[next++] as User)
-  }
-  /** The user's place in flight goes to the next user. */
-  function release (user: User): void {
-    if (!user.holding) return
-    user.holding = false
-    inFlight--
-    launch()
-  }
   const open = (user: User): void => {
-    inFlight++
-    user.holding = true
-    joiningAtOnceMax = Math.max(joiningAtOnceMax, ++joining)
+    crowd.hold(user)
     user.socket = new RawWebSocket(options.url, {
-      protocol: dialect,
+      protocol: options.dialect,
       handshakeTimeoutMs: options.joinTimeoutS * 1000,
       ...(spread ? { localAddress: loopbackAddress(Math.floor(user.index / options.perAddress)) } : {})
     }, {
       onOpen: () => {
-        if (!joinsWait) release(user)
+        if (!crowd.joinsWait) crowd.release(user)
         const socket = user.socket as RawWebSocket
-        if (socket.protocol !== dialect && !warnedProtocol) {
+        if (socket.protocol !== options.dialect && !warnedProtocol) {
           warnedProtocol = true
-          log(`the server chose subprotocol "${socket.protocol}" for ${dialect}`)
+          options.log?.(`the server chose subprotocol "${socket.protocol}" for ${options.dialect}`)
         }
         user.joinSentAt = performance.now()
-        socket.send(JSON.stringify({ type: 'join', payload: { spaceId: spaceId(user.space), token: tokens[user.index] } }))
+        socket.send(JSON.stringify({ type: 'join', payload: { spaceId: spaceId(user.space), token: crowd.tokens[user.index] } }))
       },
-      onText: (buf, start, end, now) => onFrame(user, buf, start, end, now),
-      // Failed before released: the next user's connect must not find this one still joining.
-      onError: (err) => {
-        if (failed < 5) log(`${user.userId}: ${err.message}`)
-        fail(user)
-        release(user)
-      },
-      onClose: (code) => {
-        if (user.timer !== undefined) clearInterval(user.timer)
-        if (user.closing) {
-          if (user.awaitingClose) onClosedByUs()
-          user.awaitingClose = false
-        } else {
-          unexpectedCloses++
-          closeCodes[code] = (closeCodes[code] ?? 0) + 1
-          if (unexpectedCloses <= 5) log(`${user.userId}: closed by the server, ${code}`)
-          fail(user)
-        }
-        release(user)
-      }
+      onText: (buf, start, end, now) => crowd.onFrame(user, buf, start, end, now),
+      onError: (err) => crowd.lost(user, err),
+      onClose: (code) => crowd.closed(user, code)
     })
   }
+  let next = 0
+  crowd.onPlaceFreed = () => {
+    while (crowd.inFlight < crowd.inFlightLimit && next < users.length) open(users[next++] as User)
+  }
+  await runHook(hooks.joinStart, 'joinStart', options.log)
+  const startedAt = performance.now()
+  crowd.onPlaceFreed()
+  return startedAt
+}
 
-  await runHook(hooks.joinStart, 'joinStart')
-  const joinStart = performance.now()
-  launch()
-  let joinTimer: NodeJS.Timeout | undefined
-  const joinDeadline = new Promise<'timeout'>((resolve) => { joinTimer = setTimeout(resolve, options.joinTimeoutS * 1000, 'timeout') })
-  const outcome = await Promise.race([allJoined.then(() => 'ok' as const), joinDeadline])
-  clearTimeout(joinTimer)
-  if (outcome === 'timeout') log(`join timeout: ${joined} of ${n} joined, ${failed} failed`)
-  const joinStormMs = lastJoinedAt > 0 ? lastJoinedAt - joinStart : Number.NaN
-  await runHook(hooks.joinEnd, 'joinEnd')
-  const joinLatencies = new Float64Array(n)
-  let joinCount = 0
-  for (const user of users) if (user.joined) joinLatencies[joinCount++] = user.joinedAt - user.joinSentAt
-  for (const group of members) {
+interface JoinFigures {
+  /** First connect → last space-joined, ms. */
+  stormMs: number
+  latencyMs: Percentiles
+}
+
+/** Waits, at most joinTimeoutS, for every user's space-joined or failure; then each user's peers are known. */
+async function join (crowd: Crowd, startedAt: number, hooks: LoadHooks): Promise<JoinFigures> {
+  const { options, users } = crowd
+  let timer: NodeJS.Timeout | undefined
+  const deadline = new Promise<'timeout'>((resolve) => { timer = setTimeout(resolve, options.joinTimeoutS * 1000, 'timeout') })
+  const outcome = await Promise.race([crowd.allJoined.then(() => 'ok' as const), deadline])
+  clearTimeout(timer)
+  if (outcome === 'timeout') options.log?.(`join timeout: ${crowd.joined} of ${users.length} joined, ${crowd.failed} failed`)
+  const stormMs = crowd.lastJoinedAt > 0 ? crowd.lastJoinedAt - startedAt : Number.NaN
+  await runHook(hooks.joinEnd, 'joinEnd', options.log)
+  const latencies = new Float64Array(users.length)
+  let count = 0
+  for (const user of users) if (user.joined) latencies[count++] = user.joinedAt - user.joinSentAt
+  for (const group of crowd.members) {
     const present = group.filter((u) => u.joined).length
     for (const user of group) user.peers = user.joined ? present - 1 : 0
   }
+  return { stormMs, latencyMs: percentiles(latencies, count) }
+}
 
-  const lag = monitorEventLoopDelay({ resolution: LAG_RESOLUTION_MS })
-  let cpuStart = process.cpuUsage()
-  let cpuPct = Number.NaN
-  let lagP99Ms = Number.NaN
-  const pendingHooks: Array<Promise<unknown>> = []
-  let windowS = 0
+interface WalkFigures {
+  /** Length of the measured window, s. */
+  windowS: number
+  /** The generator's own CPU (% of one core) and event-loop lag p99 (ms) in the window. */
+  cpuPct: number
+  lagP99Ms: number
+  /** The window's hooks, still running. */
+  hooks: Array<Promise<void>>
+}
 
-  if (walking) {
-    const period = 1000 / hz
-    let stopped = false
-    const step = (user: User): void => {
-      const socket = user.socket
-      if (stopped || socket === undefined || !socket.isOpen) return
-      if (user.sent === user.sendTimes.length) user.grow()
-      const k = user.sent++
-      const now = performance.now()
-      user.sendTimes[k] = now
-      if (now >= winStart) user.sentInWindow++
-      if (user.atA) {
-        user.sendX[k] = user.bx
-        user.sendY[k] = user.by
-        socket.send(user.frameB)
-      } else {
-        user.sendX[k] = user.ax
-        user.sendY[k] = user.ay
-        socket.send(user.frameA)
-      }
-      user.atA = !user.atA
-    }
-    const starters: NodeJS.Timeout[] = []
-    for (const user of users) {
-      if (!user.joined) continue
-      starters.push(setTimeout(() => {
-        step(user)
-        user.timer = setInterval(step, period, user)
-      }, Math.random() * period))
-    }
-    lag.enable()
-    await sleep(options.warmupS * 1000)
-    winStart = performance.now()
-    cpuStart = process.cpuUsage()
-    lag.reset()
-    pendingHooks.push(runHook(hooks.measureStart, 'measureStart'))
-    await sleep(options.durationS * 1000)
-    stopped = true
-    winEnd = performance.now()
-    for (const t of starters) clearTimeout(t)
-    for (const user of users) if (user.timer !== undefined) clearInterval(user.timer)
-    windowS = (winEnd - winStart) / 1000
-    const cpu = process.cpuUsage(cpuStart)
-    cpuPct = (cpu.user + cpu.system) / 1000 / (winEnd - winStart) * 100
-    lagP99Ms = Math.max(0, lag.percentile(99) / 1e6 - LAG_RESOLUTION_MS)
-    lag.disable()
-    pendingHooks.push(runHook(hooks.measureEnd, 'measureEnd'))
+/**
+ * Every user who joined walks at hz, from a random phase; after warmupS the window opens for
+ * durationS, then the walk stops. What the generator itself used meanwhile.
+ */
+async function walk (crowd: Crowd, hooks: LoadHooks): Promise<WalkFigures> {
+  const { options, users } = crowd
+  const period = 1000 / options.hz
+  let stopped = false
+  const step = (user: User): void => {
+    const socket = user.socket
+    if (stopped || socket === undefined || !socket.isOpen) return
+    const now = performance.now()
+    user.move(socket, now, now >= crowd.winStart)
   }
-
-  const expected = (): number => {
-    let total = 0
-    for (const user of users) total += Math.max(0, user.sentInWindow - user.rejectedInWindow) * user.peers
-    return total
-  }
-  if (walking) {
-    const drainUntil = performance.now() + options.drainS * 1000
-    while (delivered < expected() && performance.now() < drainUntil) await sleep(20)
-  }
-  await Promise.all(pendingHooks)
-
-  // Done: close every socket, without waiting long for the server's answers.
-  let stillOpen = 0
-  const closed = new Promise<void>((resolve) => { onClosedByUs = () => { if (--stillOpen === 0) resolve() } })
+  const starters: NodeJS.Timeout[] = []
   for (const user of users) {
+    if (!user.joined) continue
+    starters.push(setTimeout(() => {
+      step(user)
+      user.timer = setInterval(step, period, user)
+    }, Math.random() * period))
+  }
+  const lag = monitorEventLoopDelay({ resolution: LAG_RESOLUTION_MS })
+  lag.enable()
+  await sleep(options.warmupS * 1000)
+  crowd.winStart = performance.now()
+  const cpuStart = process.cpuUsage()
+  lag.reset()
+  const running = [runHook(hooks.measureStart, 'measureStart', options.log)]
+  await sleep(options.durationS * 1000)
+  stopped = true
+  crowd.winEnd = performance.now()
+  for (const t of starters) clearTimeout(t)
+  for (const user of users) if (user.timer !== undefined) clearInterval(user.timer)
+  const cpu = process.cpuUsage(cpuStart)
+  const windowMs = crowd.winEnd - crowd.winStart
+  const lagP99Ms = Math.max(0, lag.percentile(99) / 1e6 - LAG_RESOLUTION_MS)
+  lag.disable()
+  running.push(runHook(hooks.measureEnd, 'measureEnd', options.log))
+  return { windowS: windowMs / 1000, cpuPct: (cpu.user + cpu.system) / 1000 / windowMs * 100, lagP99Ms, hooks: running }
+}
+
+/** Waits, at most drainS, for the window's moves still on their way. */
+async function drain (crowd: Crowd): Promise<void> {
+  const drainUntil = performance.now() + crowd.options.drainS * 1000
+  while (crowd.delivered < crowd.expected() && performance.now() < drainUntil) await sleep(20)
+}
+
+/** Closes every socket, waiting at most 2 s for the server's answers. */
+async function disconnect (crowd: Crowd): Promise<void> {
+  let stillOpen = 0
+  const closed = new Promise<void>((resolve) => { crowd.onClosedByUs = () => { if (--stillOpen === 0) resolve() } })
+  for (const user of crowd.users) {
     const socket = user.socket
     user.closing = true
     if (user.timer !== undefined) clearInterval(user.timer)
@@ -581,34 +293,37 @@ export async function runLoad (options: LoadOptions): Promise<LoadResult> {
     user.awaitingClose = true
     socket.close(1000)
   }
-  let closeTimer: NodeJS.Timeout | undefined
-  if (stillOpen > 0) await Promise.race([closed, new Promise((resolve) => { closeTimer = setTimeout(resolve, 2000) })])
-  clearTimeout(closeTimer)
-  for (const user of users) user.socket?.terminate()
+  let timer: NodeJS.Timeout | undefined
+  if (stillOpen > 0) await Promise.race([closed, new Promise((resolve) => { timer = setTimeout(resolve, 2000) })])
+  clearTimeout(timer)
+  for (const user of crowd.users) user.socket?.terminate()
+}
 
+function figures (crowd: Crowd, joins: JoinFigures, window: WalkFigures): LoadResult {
   let sent = 0
   let rejected = 0
-  for (const user of users) {
+  for (const user of crowd.users) {
     sent += user.sentInWindow
     rejected += user.rejectedInWindow
   }
+  const { windowS } = window
   return {
-    users: n,
-    spaces: s,
-    joined,
-    joinFailures: failed,
-    joiningAtOnceMax,
-    joinStormMs,
-    joinLatencyMs: percentiles(joinLatencies, joinCount),
+    users: crowd.users.length,
+    spaces: crowd.members.length,
+    joined: crowd.joined,
+    joinFailures: crowd.failed,
+    joiningAtOnceMax: crowd.joiningAtOnceMax,
+    joinStormMs: joins.stormMs,
+    joinLatencyMs: joins.latencyMs,
     windowS,
     moves: { sent, rejected, accepted: sent - rejected, perS: windowS > 0 ? (sent - rejected) / windowS : 0 },
-    broadcasts: { delivered, expected: expected() },
-    latencyMs: percentiles(latencies, samples),
-    mismatched,
-    unexpectedCloses,
-    closeCodes,
-    errors,
-    generator: { cpuPct, lagP99Ms }
+    broadcasts: { delivered: crowd.delivered, expected: crowd.expected() },
+    latencyMs: percentiles(crowd.latencies, crowd.samples),
+    mismatched: crowd.mismatched,
+    unexpectedCloses: crowd.unexpectedCloses,
+    closeCodes: crowd.closeCodes,
+    errors: crowd.errors,
+    generator: { cpuPct: window.cpuPct, lagP99Ms: window.lagP99Ms }
   }
 }
 

@@ -13,9 +13,10 @@ import { resolve } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { parseArgs } from 'node:util'
 import type { LoadResult } from './load.js'
-import type { Figures, Scenario } from './run.js'
+import type { Figures } from './measure.js'
+import type { Scenario } from './options.js'
 
-/** The part of a bench JSON file (run.ts's `--json`, where NaN is written as null) that the plot reads. */
+/** The part of a bench JSON file (`npm run bench -- --json`, where NaN is written as null) that the plot reads. */
 export interface StepRuns {
   machine: string[]
   results: Array<{

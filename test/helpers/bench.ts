@@ -5,9 +5,10 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { Redis } from 'ioredis'
 import type { Test } from 'tap'
-import type { Figures, Scenario } from '../../bench/run.js'
+import type { Figures } from '../../bench/measure.js'
+import type { Scenario } from '../../bench/options.js'
 
-/** Running `npm run bench` from a test: its output, its JSON (run.ts's types), and a check that it left no key behind. */
+/** Running `npm run bench` from a test: its output, its JSON (the bench's types), and a check that it left no key behind. */
 const root = new URL('../..', import.meta.url).pathname
 
 export interface Output {
