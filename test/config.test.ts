@@ -246,6 +246,7 @@ t.test('identityFromClaims reads userId (or sub) and username', async (t) => {
   t.strictSame(identityFromClaims({ userId: 'alice' }), { userId: 'alice', username: 'alice' }, 'username falls back to the userId')
   t.strictSame(identityFromClaims({ userId: 42, role: 'user' }), { userId: '42', username: '42' }, 'a numeric userId is its decimal string (2d-metaverse {userId, role})')
   t.strictSame(identityFromClaims({ userId: 0 }), { userId: '0', username: '0' }, 'even 0')
+  t.strictSame(identityFromClaims({ userId: -(2 ** 53 - 1) }), { userId: '-9007199254740991', username: '-9007199254740991' }, 'safe integers to ±(2^53 − 1)')
   t.strictSame(identityFromClaims({ sub: 'bob' }), { userId: 'bob', username: 'bob' }, 'sub where userId is absent')
   t.strictSame(identityFromClaims({ sub: 7, username: 'Seven' }), { userId: '7', username: 'Seven' }, 'a numeric sub')
   t.strictSame(identityFromClaims({ userId: 'alice', sub: 'bob' }), { userId: 'alice', username: 'alice' }, 'userId wins over sub')
@@ -254,7 +255,9 @@ t.test('identityFromClaims reads userId (or sub) and username', async (t) => {
   t.strictSame(identityFromClaims({ userId: 'alice', username: 12 }), { userId: 'alice', username: 'alice' }, 'a non-string username falls back')
 
   for (const claims of [{}, { role: 'user' }, { username: 'nobody' }, { userId: '' }, { userId: null }, { userId: {} }, { userId: ['a'] },
-    { userId: true }, { userId: Number.NaN }, { userId: Number.POSITIVE_INFINITY }, { sub: '' }, { userId: '', username: 'x' }, null, undefined, 'alice', 42]) {
+    { userId: true }, { userId: Number.NaN }, { userId: Number.POSITIVE_INFINITY }, { sub: '' }, { userId: '', username: 'x' }, null, undefined, 'alice', 42,
+    // Not safe integers (PROTOCOL §3.1): digits lost in parsing, or not an id at all.
+    { userId: 2 ** 53 }, { userId: -(2 ** 53) }, { userId: 1e21 }, { userId: 1.5 }, { sub: 2 ** 53 + 2 }]) {
     t.equal(identityFromClaims(claims), undefined, `${JSON.stringify(claims) ?? String(claims)} names nobody`)
   }
 })
