@@ -45,7 +45,8 @@ export const EnvSchema = Type.Object({
   METRICS_MAX_SPACES: Int(100, 0, 100_000),
   SERVER_HEARTBEAT_MS: Int(2000, 10),
   SERVER_DEAD_AFTER_MS: Int(6000, 30),
-  MAX_CONNECTIONS_PER_IP: Int(64, 1),
+  /** 0: no per-address limit (a whole office shares one address behind NAT). */
+  MAX_CONNECTIONS_PER_IP: Int(0, 0),
   MAX_SPACES_PER_USER: Int(8, 1),
   MAX_BUFFERED_BYTES: Int(1_048_576, 1024),
   ALLOWED_ORIGINS: Type.String({ default: '' }),
