@@ -1,5 +1,6 @@
 import { createPublicKey, randomBytes, randomUUID } from 'node:crypto'
 import { readFileSync, writeFileSync } from 'node:fs'
+import { isIP } from 'node:net'
 import { envSchema } from 'env-schema'
 import { Type, type Static } from 'typebox'
 import { DIALECTS } from './protocol.js'
@@ -72,8 +73,8 @@ export interface Config extends Env {
   generated: Array<'JWT_SECRET' | 'ADMIN_TOKEN'>
   /** Origins a browser may open a WebSocket from; empty: any. */
   allowedOrigins: string[]
-  /** Fastify's trustProxy: false, a number of hops, or the proxies' addresses. */
-  trustProxy: boolean | number | string[]
+  /** Fastify's trustProxy: false, or the proxies' addresses and CIDR ranges. */
+  trustProxy: false | string[]
   /** `POST /auth/guest` hands out tokens: GUEST_AUTH, or in development mode when it is unset. */
   guestAuth: boolean
 }
@@ -139,16 +140,29 @@ export function loadConfig (data: Record<string, unknown> = process.env): Config
 }
 
 /**
- * TRUST_PROXY: empty or `false` trusts no proxy; a number trusts that many hops; otherwise a
- * comma-separated list of the proxies' addresses or CIDR ranges. `true` (trust every hop) is
- * refused: any client could then choose its own address by sending X-Forwarded-For.
+ * TRUST_PROXY: the comma-separated addresses or CIDR ranges of the proxies whose X-Forwarded-For is
+ * believed; empty or `false`: none. A hop count or `true` is refused: either trusts whoever
+ * connects, so a client that reaches Plaza past the proxy could choose its own address.
  */
-function parseTrustProxy (value: string): boolean | number | string[] {
+function parseTrustProxy (value: string): false | string[] {
   const v = value.trim()
   if (v === '' || v === 'false') return false
-  if (v === 'true') throw new Error('TRUST_PROXY=true would let clients forge their address; give the number of proxy hops or their addresses')
-  if (/^\d+$/.test(v)) return Number(v)
-  return v.split(',').map((a) => a.trim()).filter((a) => a !== '')
+  const proxies = v.split(',').map((a) => a.trim()).filter((a) => a !== '')
+  for (const proxy of proxies) {
+    if (proxy === 'true' || /^\d+$/.test(proxy)) {
+      throw new Error(`TRUST_PROXY=${v}: ${proxy === 'true' ? 'true trusts every hop' : 'a hop count trusts whoever connects'}, so clients could forge X-Forwarded-For; list the proxies' addresses or CIDR ranges`)
+    }
+    if (!isAddressOrRange(proxy)) throw new Error(`TRUST_PROXY: ${JSON.stringify(proxy)} is not an IP address or CIDR range; list the proxies' addresses or CIDR ranges`)
+  }
+  return proxies
+}
+
+/** `10.0.0.1`, `10.0.0.0/8`, `::1`, `fd00::/8`. */
+function isAddressOrRange (value: string): boolean {
+  const [address = '', bits, ...rest] = value.split('/')
+  const family = isIP(address)
+  if (family === 0 || rest.length > 0) return false
+  return bits === undefined || (/^\d{1,3}$/.test(bits) && Number(bits) <= (family === 4 ? 32 : 128))
 }
 
 interface DevSecrets { JWT_SECRET?: string, ADMIN_TOKEN?: string }

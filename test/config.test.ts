@@ -262,11 +262,16 @@ t.test('identityFromClaims reads userId (or sub) and username', async (t) => {
   }
 })
 
-t.test('TRUST_PROXY takes hops or addresses, never "true" (any client could then pick its own address)', async (t) => {
-  t.equal(loadConfig({ JWT_SECRET: 's', ADMIN_TOKEN: 'a', TRUST_PROXY: '' }).trustProxy, false)
-  t.equal(loadConfig({ JWT_SECRET: 's', ADMIN_TOKEN: 'a', TRUST_PROXY: '2' }).trustProxy, 2)
-  t.same(loadConfig({ JWT_SECRET: 's', ADMIN_TOKEN: 'a', TRUST_PROXY: '10.0.0.1, 10.1.0.0/16' }).trustProxy, ['10.0.0.1', '10.1.0.0/16'])
-  t.throws(() => loadConfig({ JWT_SECRET: 's', ADMIN_TOKEN: 'a', TRUST_PROXY: 'true' }), /TRUST_PROXY/)
+t.test('TRUST_PROXY takes the addresses or CIDR ranges of proxies only, never a hop count or "true" (PROTOCOL §8)', async (t) => {
+  const trustProxy = (value: string) => loadConfig({ JWT_SECRET: 's', ADMIN_TOKEN: 'a', TRUST_PROXY: value }).trustProxy
+  t.equal(trustProxy(''), false)
+  t.equal(trustProxy('false'), false)
+  t.same(trustProxy('10.0.0.1, 10.1.0.0/16'), ['10.0.0.1', '10.1.0.0/16'])
+  t.same(trustProxy('::1,fd00::/8'), ['::1', 'fd00::/8'], 'IPv6 too')
+  // A hop count or true trusts whoever connects: a client that reaches Plaza directly picks its address.
+  for (const value of ['1', '2', 'true', '10.0.0.1,1', 'proxy.internal', 'loopback', '10.0.0.0/33', '10.0.0.0/8/1', 'fd00::/129', '10.0.0.0/']) {
+    t.match(thrown({ JWT_SECRET: 's', ADMIN_TOKEN: 'a', TRUST_PROXY: value }), /TRUST_PROXY/, `${JSON.stringify(value)} is refused, naming TRUST_PROXY`)
+  }
 })
 
 t.test('GUEST_AUTH: on by default only in development mode; never with JWT_PUBLIC_KEY', async (t) => {
