@@ -52,7 +52,7 @@ export default async function wsRoutes (fastify: FastifyInstance): Promise<void>
       sendError(reply, 403, 'origin not allowed')
       return
     }
-    if (request.headers.upgrade !== undefined && perIp.count(request.ip) >= config.MAX_CONNECTIONS_PER_IP) {
+    if (request.headers.upgrade !== undefined && config.MAX_CONNECTIONS_PER_IP > 0 && perIp.count(request.ip) >= config.MAX_CONNECTIONS_PER_IP) {
       sendError(reply, 429, 'too many connections from this address')
       return
     }

@@ -7,7 +7,7 @@ import { resolve } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { parseArgs } from 'node:util'
 import { createSigner } from 'fast-jwt'
-import { loadConfig } from '../src/config.js'
+import { loadSigningKey } from '../src/config.js'
 
 const usage = 'usage: npm run token -- --user <userId> [--name <display name>] [--expires-in <seconds>]'
 
@@ -21,13 +21,10 @@ export function mintToken (argv: string[], env: Record<string, unknown>): string
     }
   })
   if (values.user === undefined || values.user === '') throw new Error(usage)
-  const config = loadConfig(env)
-  if (config.jwtAlgorithm !== 'HS256') {
-    throw new Error('JWT_PUBLIC_KEY is set: tokens are issued by whoever holds the private key, not by this command')
-  }
+  const key = loadSigningKey(env)
   const expiresIn = values['expires-in'] === undefined ? undefined : Number(values['expires-in'])
   if (expiresIn !== undefined && !(Number.isInteger(expiresIn) && expiresIn > 0)) throw new Error(usage)
-  const sign = createSigner({ key: config.jwtKey, algorithm: 'HS256', ...(expiresIn !== undefined ? { expiresIn: expiresIn * 1000 } : {}) })
+  const sign = createSigner({ key, algorithm: 'HS256', ...(expiresIn !== undefined ? { expiresIn: expiresIn * 1000 } : {}) })
   return sign({ userId: values.user, ...(values.name !== undefined ? { username: values.name } : {}) })
 }
 

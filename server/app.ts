@@ -89,7 +89,7 @@ export function serverOptions (config: Config, batches = logBatches(config)): Fa
     // deadline and before the room manager's last writes.
     forceCloseConnections: true,
     // Behind a load balancer, request.ip (per-IP limits) is the client's only if it is trusted.
-    trustProxy: typeof config.trustProxy === 'number' ? trustHops(config.trustProxy) : config.trustProxy
+    trustProxy: config.trustProxy
   }
 }
 
@@ -158,9 +158,6 @@ export async function buildApp (env?: Record<string, unknown>): Promise<FastifyI
   }
   return fastify
 }
-
-/** Trusts the nearest `hops` proxies (X-Forwarded-For is read from the right, that many entries). */
-const trustHops = (hops: number) => (_address: string, hop: number): boolean => hop < hops
 
 /**
  * What of a URL may be logged: the path, with anything shaped like a JWT masked, and no query

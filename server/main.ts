@@ -1,8 +1,16 @@
 import closeWithGrace from 'close-with-grace'
+import type { FastifyInstance } from 'fastify'
 import { buildApp } from './app.js'
 
 /** The entry point: build Plaza, listen, and close gracefully on SIGTERM/SIGINT. */
-const app = await buildApp()
+let app: FastifyInstance
+try {
+  app = await buildApp()
+} catch (err) {
+  // A configuration that fails closed (a missing ADMIN_TOKEN, say): its message, and a non-zero exit.
+  process.stderr.write(`Plaza did not start: ${(err as Error).message}\n`)
+  process.exit(1)
+}
 const { config } = app
 
 // The drain's time, and 10 s more for the last writes to Redis.

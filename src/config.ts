@@ -1,5 +1,6 @@
 import { createPublicKey, randomBytes, randomUUID } from 'node:crypto'
 import { readFileSync, writeFileSync } from 'node:fs'
+import { isIP } from 'node:net'
 import { envSchema } from 'env-schema'
 import { Type, type Static } from 'typebox'
 import { DIALECTS } from './protocol.js'
@@ -22,6 +23,8 @@ export const EnvSchema = Type.Object({
   REDIS_CONNECT_TIMEOUT_MS: Int(2000, 10),
   KEY_PREFIX: Type.String({ default: '', maxLength: 128 }),
   SERVER_ID: Type.Optional(Type.String({ minLength: 1, maxLength: 128 })),
+  /** `production` ends development mode and asks for strong secrets (PROTOCOL §8); nothing else reads it. */
+  NODE_ENV: Type.Optional(Type.String()),
   JWT_SECRET: Type.Optional(Type.String({ minLength: 1 })),
   JWT_PUBLIC_KEY: Type.Optional(Type.String({ minLength: 1 })),
   JWT_MAX_AGE_S: Type.Optional(Type.Integer({ minimum: 1 })),
@@ -45,7 +48,8 @@ export const EnvSchema = Type.Object({
   METRICS_MAX_SPACES: Int(100, 0, 100_000),
   SERVER_HEARTBEAT_MS: Int(2000, 10),
   SERVER_DEAD_AFTER_MS: Int(6000, 30),
-  MAX_CONNECTIONS_PER_IP: Int(64, 1),
+  /** 0: no per-address limit (a whole office shares one address behind NAT). */
+  MAX_CONNECTIONS_PER_IP: Int(0, 0),
   MAX_SPACES_PER_USER: Int(8, 1),
   MAX_BUFFERED_BYTES: Int(1_048_576, 1024),
   ALLOWED_ORIGINS: Type.String({ default: '' }),
@@ -65,77 +69,73 @@ export type Env = Static<typeof EnvSchema>
 
 export type JwtAlgorithm = 'HS256' | 'RS256' | 'ES256'
 
+/** The secrets development mode may make up for itself. */
+export type SecretName = 'JWT_SECRET' | 'ADMIN_TOKEN'
+export type DevSecrets = Partial<Record<SecretName, string>>
+
 /** What the rest of Plaza sees: validated env plus what is derived from it, once. */
 export interface Config extends Env {
   serverId: string
-  /** No JWT key was configured: secrets were generated and the demo space is seeded. */
+  /**
+   * Development mode (PROTOCOL §8): neither JWT_SECRET nor JWT_PUBLIC_KEY set, and NODE_ENV not
+   * `production`. Only then are secrets made up, guests signed in by default and the demo space seeded.
+   */
   devMode: boolean
   jwtKey: string
   jwtAlgorithm: JwtAlgorithm
   adminToken: string
-  /** Secrets this process made up, so that the server can print them once. */
-  generated: Array<'JWT_SECRET' | 'ADMIN_TOKEN'>
+  /**
+   * The secrets in use that development mode made up (at this start, or at an earlier one and kept in
+   * DEV_SECRETS_FILE): the only values the server ever prints. Never one the operator set.
+   */
+  devSecrets: DevSecrets
+  /** Which of them were made up at this start. */
+  generated: SecretName[]
   /** Origins a browser may open a WebSocket from; empty: any. */
   allowedOrigins: string[]
-  /** Fastify's trustProxy: false, a number of hops, or the proxies' addresses. */
-  trustProxy: boolean | number | string[]
+  /** Fastify's trustProxy: false, or the proxies' addresses and CIDR ranges. */
+  trustProxy: false | string[]
   /** `POST /auth/guest` hands out tokens: GUEST_AUTH, or in development mode when it is unset. */
   guestAuth: boolean
 }
 
+/** The least a secret the operator sets must hold in production: HS256's key size (RFC 7518 §3.2). */
+const MIN_SECRET_BYTES = 32
+
 /**
  * Reads and validates the environment (or `data`, for tests), fills defaults and derives the
- * JWT settings. Throws with the offending variable named when a value is invalid.
+ * JWT settings. Throws with the offending variable named when a value is invalid, or when a
+ * server outside development mode lacks a secret it must be given.
  */
 export function loadConfig (data: Record<string, unknown> = process.env): Config {
-  // `data` is the whole environment: env-schema would otherwise merge process.env underneath it.
-  const env = envSchema<Env>({ schema: EnvSchema, data, env: false, dotenv: false })
-  if (env.JWT_SECRET !== undefined && env.JWT_PUBLIC_KEY !== undefined) {
-    throw new Error('Set JWT_SECRET (HS256) or JWT_PUBLIC_KEY (RS256/ES256), not both')
-  }
+  const env = readEnv(data)
   if (env.SERVER_DEAD_AFTER_MS < 2 * env.SERVER_HEARTBEAT_MS) {
     throw new Error('SERVER_DEAD_AFTER_MS must be at least twice SERVER_HEARTBEAT_MS, or live servers would take each other for dead')
   }
   if (env.USER_STATE_TTL_S * 1000 <= env.STALE_USER_MS) {
     throw new Error('USER_STATE_TTL_S must be longer than STALE_USER_MS, or ghosts would expire before they are swept (and told)')
   }
-  const devMode = env.JWT_SECRET === undefined && env.JWT_PUBLIC_KEY === undefined
+  const devMode = isDevMode(env)
+  if (!devMode) requireSecrets(env)
   const guestAuth = env.GUEST_AUTH ?? devMode
   if (guestAuth && env.JWT_PUBLIC_KEY !== undefined) {
     throw new Error('GUEST_AUTH needs JWT_SECRET: with JWT_PUBLIC_KEY this server cannot sign guest tokens')
   }
-  const generated: Config['generated'] = []
-  const dev = devMode || env.ADMIN_TOKEN === undefined ? readDevSecrets(env.DEV_SECRETS_FILE) : {}
-
-  let jwtKey: string
-  let jwtAlgorithm: JwtAlgorithm = 'HS256'
-  if (env.JWT_PUBLIC_KEY !== undefined) {
-    jwtKey = env.JWT_PUBLIC_KEY.replaceAll('\\n', '\n')
-    jwtAlgorithm = algorithmOfPublicKey(jwtKey)
-  } else if (env.JWT_SECRET !== undefined) {
-    jwtKey = env.JWT_SECRET
-  } else {
-    jwtKey = dev.JWT_SECRET ?? randomBytes(32).toString('base64url')
-    if (dev.JWT_SECRET === undefined) generated.push('JWT_SECRET')
-  }
-  const adminToken = env.ADMIN_TOKEN ?? dev.ADMIN_TOKEN ?? randomBytes(24).toString('base64url')
-  if (env.ADMIN_TOKEN === undefined && dev.ADMIN_TOKEN === undefined) generated.push('ADMIN_TOKEN')
-
-  if (generated.length > 0) {
-    writeDevSecrets(env.DEV_SECRETS_FILE, {
-      ...dev,
-      ...(devMode ? { JWT_SECRET: jwtKey } : {}),
-      ADMIN_TOKEN: adminToken
-    })
-  }
+  // Only what the operator left unset is made up, and only in development mode.
+  const { secrets, generated } = devMode
+    ? ownSecrets(env.DEV_SECRETS_FILE, env.ADMIN_TOKEN === undefined ? ['JWT_SECRET', 'ADMIN_TOKEN'] : ['JWT_SECRET'])
+    : { secrets: {}, generated: [] }
+  const adminToken = env.ADMIN_TOKEN ?? secrets.ADMIN_TOKEN
+  // Not reached: requireSecrets refused it, or development mode made one up.
+  if (adminToken === undefined) throw new Error('ADMIN_TOKEN is not set')
 
   return {
     ...env,
     serverId: env.SERVER_ID ?? randomUUID(),
     devMode,
-    jwtKey,
-    jwtAlgorithm,
+    ...jwtSettings(env, secrets.JWT_SECRET),
     adminToken,
+    devSecrets: secrets,
     generated,
     allowedOrigins: env.ALLOWED_ORIGINS.split(',').map((o) => o.trim()).filter((o) => o !== ''),
     trustProxy: parseTrustProxy(env.TRUST_PROXY),
@@ -144,22 +144,114 @@ export function loadConfig (data: Record<string, unknown> = process.env): Config
 }
 
 /**
- * TRUST_PROXY: empty or `false` trusts no proxy; a number trusts that many hops; otherwise a
- * comma-separated list of the proxies' addresses or CIDR ranges. `true` (trust every hop) is
- * refused: any client could then choose its own address by sending X-Forwarded-For.
+ * The key tokens are signed with, as a server with the same environment verifies them (for
+ * `npm run token`): JWT_SECRET, or in development mode the secret kept in DEV_SECRETS_FILE (made up
+ * and kept there now if there is none yet). Needs no ADMIN_TOKEN.
  */
-function parseTrustProxy (value: string): boolean | number | string[] {
-  const v = value.trim()
-  if (v === '' || v === 'false') return false
-  if (v === 'true') throw new Error('TRUST_PROXY=true would let clients forge their address; give the number of proxy hops or their addresses')
-  if (/^\d+$/.test(v)) return Number(v)
-  return v.split(',').map((a) => a.trim()).filter((a) => a !== '')
+export function loadSigningKey (data: Record<string, unknown> = process.env): string {
+  const env = readEnv(data)
+  if (env.JWT_PUBLIC_KEY !== undefined) {
+    throw new Error('JWT_PUBLIC_KEY is set: tokens are issued by whoever holds the private key, not by this command')
+  }
+  if (env.JWT_SECRET !== undefined) return env.JWT_SECRET
+  if (!isDevMode(env)) throw new Error('JWT_SECRET is not set (NODE_ENV=production: no secret is generated)')
+  return jwtSettings(env, ownSecrets(env.DEV_SECRETS_FILE, ['JWT_SECRET']).secrets.JWT_SECRET).jwtKey
 }
 
-interface DevSecrets { JWT_SECRET?: string, ADMIN_TOKEN?: string }
+function readEnv (data: Record<string, unknown>): Env {
+  // `data` is the whole environment: env-schema would otherwise merge process.env underneath it.
+  const env = envSchema<Env>({ schema: EnvSchema, data, env: false, dotenv: false })
+  if (env.JWT_SECRET !== undefined && env.JWT_PUBLIC_KEY !== undefined) {
+    throw new Error('Set JWT_SECRET (HS256) or JWT_PUBLIC_KEY (RS256/ES256), not both')
+  }
+  return env
+}
 
-/** Dev secrets persist in a git-ignored file so that restarts and `npm run token` agree. */
-export function readDevSecrets (file: string): DevSecrets {
+const isDevMode = (env: Env): boolean =>
+  env.JWT_SECRET === undefined && env.JWT_PUBLIC_KEY === undefined && env.NODE_ENV !== 'production'
+
+/**
+ * Outside development mode the operator gives every secret, and in production strong ones
+ * (PROTOCOL §8): throws naming each variable that falls short, never its value.
+ */
+function requireSecrets (env: Env): void {
+  const production = env.NODE_ENV === 'production'
+  const problems: string[] = []
+  if (env.JWT_SECRET === undefined && env.JWT_PUBLIC_KEY === undefined) {
+    problems.push('JWT_SECRET or JWT_PUBLIC_KEY is not set (no token could be verified)')
+  }
+  if (env.ADMIN_TOKEN === undefined) problems.push('ADMIN_TOKEN is not set (the bearer token of /admin and /metrics)')
+  if (production) {
+    for (const name of ['JWT_SECRET', 'ADMIN_TOKEN'] as const) {
+      const value = env[name]
+      if (value !== undefined && Buffer.byteLength(value) < MIN_SECRET_BYTES) problems.push(`${name} is shorter than ${MIN_SECRET_BYTES} bytes`)
+    }
+  }
+  if (problems.length > 0) {
+    const why = production
+      ? `NODE_ENV=production: no secret is generated, and each must be at least ${MIN_SECRET_BYTES} bytes`
+      : 'JWT_SECRET or JWT_PUBLIC_KEY is set, so this is no development mode: no secret is generated'
+    throw new Error(`${problems.join('; ')} (${why})`)
+  }
+}
+
+/** HS256 with JWT_SECRET (or development mode's own secret), or what JWT_PUBLIC_KEY's kind says. */
+function jwtSettings (env: Env, devSecret: string | undefined): { jwtKey: string, jwtAlgorithm: JwtAlgorithm } {
+  if (env.JWT_PUBLIC_KEY === undefined) {
+    const jwtKey = env.JWT_SECRET ?? devSecret
+    // Not reached: outside development mode requireSecrets refused it; inside, one was made up.
+    if (jwtKey === undefined) throw new Error('JWT_SECRET is not set')
+    return { jwtKey, jwtAlgorithm: 'HS256' }
+  }
+  const jwtKey = env.JWT_PUBLIC_KEY.replaceAll('\\n', '\n')
+  return { jwtKey, jwtAlgorithm: algorithmOfPublicKey(jwtKey) }
+}
+
+/**
+ * Development mode's own secrets, those `names`: read back from DEV_SECRETS_FILE, or made up now
+ * and kept there, so that restarts and `npm run token` agree.
+ */
+function ownSecrets (file: string, names: SecretName[]): { secrets: DevSecrets, generated: SecretName[] } {
+  const kept = readDevSecrets(file)
+  const secrets: DevSecrets = {}
+  const generated: SecretName[] = []
+  for (const name of names) {
+    const value = kept[name] ?? randomBytes(MIN_SECRET_BYTES).toString('base64url')
+    if (kept[name] === undefined) generated.push(name)
+    secrets[name] = value
+  }
+  if (generated.length > 0) writeDevSecrets(file, { ...kept, ...secrets })
+  return { secrets, generated }
+}
+
+/**
+ * TRUST_PROXY: the comma-separated addresses or CIDR ranges of the proxies whose X-Forwarded-For is
+ * believed; empty or `false`: none. A hop count or `true` is refused: either trusts whoever
+ * connects, so a client that reaches Plaza past the proxy could choose its own address.
+ */
+function parseTrustProxy (value: string): false | string[] {
+  const v = value.trim()
+  if (v === '' || v === 'false') return false
+  const proxies = v.split(',').map((a) => a.trim()).filter((a) => a !== '')
+  for (const proxy of proxies) {
+    if (proxy === 'true' || /^\d+$/.test(proxy)) {
+      throw new Error(`TRUST_PROXY=${v}: ${proxy === 'true' ? 'true trusts every hop' : 'a hop count trusts whoever connects'}, so clients could forge X-Forwarded-For; list the proxies' addresses or CIDR ranges`)
+    }
+    if (!isAddressOrRange(proxy)) throw new Error(`TRUST_PROXY: ${JSON.stringify(proxy)} is not an IP address or CIDR range; list the proxies' addresses or CIDR ranges`)
+  }
+  return proxies
+}
+
+/** `10.0.0.1`, `10.0.0.0/8`, `::1`, `fd00::/8`. */
+function isAddressOrRange (value: string): boolean {
+  const [address = '', bits, ...rest] = value.split('/')
+  const family = isIP(address)
+  if (family === 0 || rest.length > 0) return false
+  return bits === undefined || (/^\d{1,3}$/.test(bits) && Number(bits) <= (family === 4 ? 32 : 128))
+}
+
+/** What DEV_SECRETS_FILE holds; a file that is missing or not as written holds nothing. */
+function readDevSecrets (file: string): DevSecrets {
   try {
     const parsed: unknown = JSON.parse(readFileSync(file, 'utf8'))
     if (typeof parsed !== 'object' || parsed === null) return {}

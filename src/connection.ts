@@ -213,7 +213,7 @@ export class Connection implements Peer {
     const identity = this.#authenticate(message.token)
     if (identity === undefined) {
       this.#log.info({ connectionId: this.connectionId }, 'Refused a join: bad or expired token')
-      this.#close(ErrorCode.BadToken, 'bad or expired token', CloseCode.BadToken)
+      this.#close(ErrorCode.BadToken, 'bad or expired token (a numeric userId must be a safe integer: send user ids as strings)', CloseCode.BadToken)
       return
     }
     if (!isSpaceId(message.spaceId)) {

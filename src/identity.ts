@@ -9,7 +9,8 @@ const MAX_ID_LENGTH = 256
 /**
  * Reads the identity out of verified JWT claims: `userId` (string or number; `sub` where it is
  * absent) and an optional `username` that falls back to the userId. 2d-metaverse backends issue
- * `{userId, role}`, which reads as is. Returns undefined when the claims name nobody.
+ * `{userId, role}`, which reads as is. Returns undefined when the claims name nobody, a number that
+ * is not a safe integer included (PROTOCOL §3.1).
  */
 export function identityFromClaims (claims: unknown): Identity | undefined {
   if (typeof claims !== 'object' || claims === null) return undefined
@@ -22,7 +23,8 @@ export function identityFromClaims (claims: unknown): Identity | undefined {
 }
 
 function asId (value: unknown): string | undefined {
-  if (typeof value === 'number' && Number.isFinite(value)) return String(value)
+  // Beyond ±(2^53 − 1) JSON parsing already lost digits (…993 reads as …992): two users, one avatar.
+  if (typeof value === 'number' && Number.isSafeInteger(value)) return String(value)
   if (typeof value === 'string' && value !== '' && value.length <= MAX_ID_LENGTH) return value
   return undefined
 }

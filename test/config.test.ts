@@ -4,7 +4,7 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import t from 'tap'
 import type { Test } from 'tap'
-import { EnvSchema, loadConfig } from '../src/config.js'
+import { EnvSchema, loadConfig, loadSigningKey } from '../src/config.js'
 import { identityFromClaims } from '../src/identity.js'
 
 /**
@@ -44,10 +44,11 @@ function publicPem (type: 'rsa' | 'ec' | 'ed25519', namedCurve = 'P-256'): strin
   return generateKeyPairSync('ed25519', { publicKeyEncoding, privateKeyEncoding }).publicKey
 }
 
-/** The message loadConfig throws for `env`, or undefined when it does not throw. */
-function thrown (env: Record<string, unknown>): string | undefined {
+/** The message loadConfig throws for `env` (or `load` throws), or undefined when it does not throw. */
+function thrown (load: Record<string, unknown> | (() => unknown)): string | undefined {
   try {
-    loadConfig(env)
+    if (typeof load === 'function') load()
+    else loadConfig(load)
     return undefined
   } catch (err) {
     return (err as Error).message
@@ -208,10 +209,12 @@ t.test('zero-config dev mode generates secrets once, keeps them in DEV_SECRETS_F
   t.ok(existsSync(file), 'the secrets file is written')
   t.strictSame(JSON.parse(readFileSync(file, 'utf8')), { JWT_SECRET: first.jwtKey, ADMIN_TOKEN: first.adminToken }, 'with both secrets')
   t.equal(statSync(file).mode & 0o077, 0, 'readable by its owner only')
+  t.strictSame(first.devSecrets, { JWT_SECRET: first.jwtKey, ADMIN_TOKEN: first.adminToken }, 'both are its own, to be printed')
 
   const second = loadConfig({ DEV_SECRETS_FILE: file })
   t.equal(second.devMode, true)
   t.strictSame(second.generated, [], 'nothing generated the second time')
+  t.strictSame(second.devSecrets, first.devSecrets, 'still its own: printed at every start')
   t.equal(second.jwtKey, first.jwtKey, 'the same JWT secret')
   t.equal(second.adminToken, first.adminToken, 'the same admin token')
 
@@ -219,26 +222,72 @@ t.test('zero-config dev mode generates secrets once, keeps them in DEV_SECRETS_F
   t.not(other.jwtKey, first.jwtKey, 'another machine (file) gets other secrets')
 })
 
-t.test('with JWT_SECRET set it is not dev mode; a missing ADMIN_TOKEN is still generated and kept', async (t) => {
+t.test('development mode with the operator\'s ADMIN_TOKEN: only the JWT secret is its own; the token is never kept or printed', async (t) => {
   cleanEnv(t)
   const file = secretsFile(t)
-  const config = loadConfig({ JWT_SECRET: 'configured-secret', DEV_SECRETS_FILE: file })
-  t.equal(config.devMode, false)
-  t.equal(config.jwtKey, 'configured-secret')
-  t.strictSame(config.generated, ['ADMIN_TOKEN'])
-  const stored = JSON.parse(readFileSync(file, 'utf8')) as Record<string, unknown>
-  t.equal(stored.ADMIN_TOKEN, config.adminToken)
-  t.notOk(JSON.stringify(stored).includes('configured-secret'), 'the configured secret is never written to the file')
-  const again = loadConfig({ JWT_SECRET: 'configured-secret', DEV_SECRETS_FILE: file })
-  t.equal(again.adminToken, config.adminToken, 'and reused')
-  t.strictSame(again.generated, [])
+  const config = loadConfig({ ADMIN_TOKEN: 'operator-admin-token', DEV_SECRETS_FILE: file })
+  t.equal(config.devMode, true)
+  t.equal(config.adminToken, 'operator-admin-token')
+  t.strictSame(config.generated, ['JWT_SECRET'])
+  t.strictSame(config.devSecrets, { JWT_SECRET: config.jwtKey }, 'the operator\'s token is not among the values printed')
+  t.strictSame(JSON.parse(readFileSync(file, 'utf8')), { JWT_SECRET: config.jwtKey }, 'nor written to the file')
+})
 
+t.test('outside development mode a missing ADMIN_TOKEN stops the start, naming it; nothing is generated or written', async (t) => {
+  cleanEnv(t)
+  for (const env of [{ JWT_SECRET: 'configured-secret' }, { JWT_PUBLIC_KEY: publicPem('rsa') }]) {
+    const file = secretsFile(t)
+    const message = thrown({ ...env, DEV_SECRETS_FILE: file })
+    t.match(message, /ADMIN_TOKEN/, `${Object.keys(env)[0]} without ADMIN_TOKEN: ${String(message)}`)
+    t.notOk(message?.includes('configured-secret'), 'the message holds no secret')
+    t.notOk(existsSync(file), 'no secrets file is written')
+  }
   const full = secretsFile(t)
   const both = loadConfig({ JWT_SECRET: 'configured-secret', ADMIN_TOKEN: 'configured-admin', DEV_SECRETS_FILE: full })
   t.equal(both.devMode, false)
   t.strictSame(both.generated, [])
+  t.strictSame(both.devSecrets, {}, 'nothing of its own to print')
   t.equal(both.adminToken, 'configured-admin')
   t.notOk(existsSync(full), 'with everything configured no secrets file is written')
+})
+
+t.test('NODE_ENV=production: no development mode; a JWT key and an ADMIN_TOKEN of 32 bytes or more are required', async (t) => {
+  cleanEnv(t)
+  const strong = 'x'.repeat(32)
+  const production = (env: Record<string, unknown>) => ({ NODE_ENV: 'production', DEV_SECRETS_FILE: secretsFile(t), ...env })
+  const cases: Array<[Record<string, unknown>, RegExp[]]> = [
+    [{}, [/JWT_SECRET or JWT_PUBLIC_KEY/, /ADMIN_TOKEN/]],
+    [{ ADMIN_TOKEN: strong }, [/JWT_SECRET or JWT_PUBLIC_KEY/]],
+    [{ JWT_SECRET: strong }, [/ADMIN_TOKEN/]],
+    [{ JWT_SECRET: 'y'.repeat(31), ADMIN_TOKEN: strong }, [/JWT_SECRET is shorter than 32 bytes/]],
+    [{ JWT_SECRET: strong, ADMIN_TOKEN: 'z'.repeat(31) }, [/ADMIN_TOKEN is shorter than 32 bytes/]],
+    [{ JWT_PUBLIC_KEY: publicPem('ec'), ADMIN_TOKEN: 'short' }, [/ADMIN_TOKEN is shorter than 32 bytes/]]
+  ]
+  for (const [env, named] of cases) {
+    const message = thrown(production(env))
+    for (const pattern of named) t.match(message, pattern, `${JSON.stringify(Object.keys(env))} refused: ${String(message)}`)
+    t.notOk(message?.includes('yyyy') || message?.includes('zzzz') || message?.includes(strong), 'no value is in the message')
+  }
+  t.equal(loadConfig(production({ JWT_SECRET: 'é'.repeat(16), ADMIN_TOKEN: strong })).jwtKey, 'é'.repeat(16), 'bytes are counted, not characters')
+  const file = secretsFile(t)
+  const config = loadConfig({ NODE_ENV: 'production', JWT_SECRET: strong, ADMIN_TOKEN: strong, DEV_SECRETS_FILE: file })
+  t.strictSame({ devMode: config.devMode, guestAuth: config.guestAuth, devSecrets: config.devSecrets }, { devMode: false, guestAuth: false, devSecrets: {} },
+    'no development mode, no guest sign-in, nothing of its own')
+  t.notOk(existsSync(file), 'no secrets file')
+  t.equal(loadConfig(production({ JWT_SECRET: strong, ADMIN_TOKEN: strong, GUEST_AUTH: 'true' })).guestAuth, true, 'guests only when GUEST_AUTH=true')
+  t.equal(loadConfig({ NODE_ENV: 'development', DEV_SECRETS_FILE: secretsFile(t) }).devMode, true, 'any other NODE_ENV leaves development mode as it is')
+})
+
+t.test('npm run token signs with the key a server of the same environment verifies with', async (t) => {
+  cleanEnv(t)
+  t.equal(loadSigningKey({ JWT_SECRET: 'configured-secret' }), 'configured-secret', 'JWT_SECRET, without needing ADMIN_TOKEN')
+  const file = secretsFile(t)
+  const key = loadSigningKey({ DEV_SECRETS_FILE: file })
+  t.equal(loadConfig({ DEV_SECRETS_FILE: file }).jwtKey, key, 'in development mode, the secret the server then reads back')
+  const production = secretsFile(t)
+  t.match(thrown(() => loadSigningKey({ NODE_ENV: 'production', DEV_SECRETS_FILE: production })), /JWT_SECRET/, 'in production nothing is made up')
+  t.notOk(existsSync(production), 'nor written')
+  t.match(thrown(() => loadSigningKey({ JWT_PUBLIC_KEY: publicPem('rsa') })), /JWT_PUBLIC_KEY/, 'a public key signs nothing')
 })
 
 t.test('identityFromClaims reads userId (or sub) and username', async (t) => {
@@ -246,6 +295,7 @@ t.test('identityFromClaims reads userId (or sub) and username', async (t) => {
   t.strictSame(identityFromClaims({ userId: 'alice' }), { userId: 'alice', username: 'alice' }, 'username falls back to the userId')
   t.strictSame(identityFromClaims({ userId: 42, role: 'user' }), { userId: '42', username: '42' }, 'a numeric userId is its decimal string (2d-metaverse {userId, role})')
   t.strictSame(identityFromClaims({ userId: 0 }), { userId: '0', username: '0' }, 'even 0')
+  t.strictSame(identityFromClaims({ userId: -(2 ** 53 - 1) }), { userId: '-9007199254740991', username: '-9007199254740991' }, 'safe integers to ±(2^53 − 1)')
   t.strictSame(identityFromClaims({ sub: 'bob' }), { userId: 'bob', username: 'bob' }, 'sub where userId is absent')
   t.strictSame(identityFromClaims({ sub: 7, username: 'Seven' }), { userId: '7', username: 'Seven' }, 'a numeric sub')
   t.strictSame(identityFromClaims({ userId: 'alice', sub: 'bob' }), { userId: 'alice', username: 'alice' }, 'userId wins over sub')
@@ -254,16 +304,23 @@ t.test('identityFromClaims reads userId (or sub) and username', async (t) => {
   t.strictSame(identityFromClaims({ userId: 'alice', username: 12 }), { userId: 'alice', username: 'alice' }, 'a non-string username falls back')
 
   for (const claims of [{}, { role: 'user' }, { username: 'nobody' }, { userId: '' }, { userId: null }, { userId: {} }, { userId: ['a'] },
-    { userId: true }, { userId: Number.NaN }, { userId: Number.POSITIVE_INFINITY }, { sub: '' }, { userId: '', username: 'x' }, null, undefined, 'alice', 42]) {
+    { userId: true }, { userId: Number.NaN }, { userId: Number.POSITIVE_INFINITY }, { sub: '' }, { userId: '', username: 'x' }, null, undefined, 'alice', 42,
+    // Not safe integers (PROTOCOL §3.1): digits lost in parsing, or not an id at all.
+    { userId: 2 ** 53 }, { userId: -(2 ** 53) }, { userId: 1e21 }, { userId: 1.5 }, { sub: 2 ** 53 + 2 }]) {
     t.equal(identityFromClaims(claims), undefined, `${JSON.stringify(claims) ?? String(claims)} names nobody`)
   }
 })
 
-t.test('TRUST_PROXY takes hops or addresses, never "true" (any client could then pick its own address)', async (t) => {
-  t.equal(loadConfig({ JWT_SECRET: 's', ADMIN_TOKEN: 'a', TRUST_PROXY: '' }).trustProxy, false)
-  t.equal(loadConfig({ JWT_SECRET: 's', ADMIN_TOKEN: 'a', TRUST_PROXY: '2' }).trustProxy, 2)
-  t.same(loadConfig({ JWT_SECRET: 's', ADMIN_TOKEN: 'a', TRUST_PROXY: '10.0.0.1, 10.1.0.0/16' }).trustProxy, ['10.0.0.1', '10.1.0.0/16'])
-  t.throws(() => loadConfig({ JWT_SECRET: 's', ADMIN_TOKEN: 'a', TRUST_PROXY: 'true' }), /TRUST_PROXY/)
+t.test('TRUST_PROXY takes the addresses or CIDR ranges of proxies only, never a hop count or "true" (PROTOCOL §8)', async (t) => {
+  const trustProxy = (value: string) => loadConfig({ JWT_SECRET: 's', ADMIN_TOKEN: 'a', TRUST_PROXY: value }).trustProxy
+  t.equal(trustProxy(''), false)
+  t.equal(trustProxy('false'), false)
+  t.same(trustProxy('10.0.0.1, 10.1.0.0/16'), ['10.0.0.1', '10.1.0.0/16'])
+  t.same(trustProxy('::1,fd00::/8'), ['::1', 'fd00::/8'], 'IPv6 too')
+  // A hop count or true trusts whoever connects: a client that reaches Plaza directly picks its address.
+  for (const value of ['1', '2', 'true', '10.0.0.1,1', 'proxy.internal', 'loopback', '10.0.0.0/33', '10.0.0.0/8/1', 'fd00::/129', '10.0.0.0/']) {
+    t.match(thrown({ JWT_SECRET: 's', ADMIN_TOKEN: 'a', TRUST_PROXY: value }), /TRUST_PROXY/, `${JSON.stringify(value)} is refused, naming TRUST_PROXY`)
+  }
 })
 
 t.test('GUEST_AUTH: on by default only in development mode; never with JWT_PUBLIC_KEY', async (t) => {

@@ -20,7 +20,9 @@ export default fp<ConfigPluginOptions>(async function config (fastify, options) 
     fastify.log.warn({ file: config.DEV_SECRETS_FILE },
       `🔑 Generated ${config.generated.join(' and ')} for this machine (kept in ${config.DEV_SECRETS_FILE}); set them in the environment for anything but development`)
   }
-  // Development secrets are printed at every start (they live in a file a newcomer may not look at).
-  if (config.devMode) fastify.log.warn(`🔑 JWT_SECRET=${config.jwtKey}  (mint a token: npm run token -- --user alice)`)
-  if (config.devMode || config.generated.includes('ADMIN_TOKEN')) fastify.log.warn(`🔑 ADMIN_TOKEN=${config.adminToken}`)
+  // Development mode's own secrets are printed at every start (they live in a file a newcomer may
+  // not look at); a value the operator set never is.
+  const { JWT_SECRET, ADMIN_TOKEN } = config.devSecrets
+  if (JWT_SECRET !== undefined) fastify.log.warn(`🔑 JWT_SECRET=${JWT_SECRET}  (mint a token: npm run token -- --user alice)`)
+  if (ADMIN_TOKEN !== undefined) fastify.log.warn(`🔑 ADMIN_TOKEN=${ADMIN_TOKEN}`)
 }, { name: 'config' })
