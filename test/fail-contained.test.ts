@@ -33,6 +33,7 @@ t.test('a space whose users key holds another writer\'s data stops no other spac
   const bobInRedis = await settle(async () => (await plaza.usersInRedis('lobby')).bob, (e) => e?.x === step.x && e.y === step.y)
   t.match(bobInRedis, step, 'the other space\'s position reached Redis')
   t.equal(await plaza.redis.get(badKey), 'not-a-hash', 'the other writer\'s key is left as it was')
+  t.equal(await plaza.redis.zscore(`${plaza.prefix}plaza:presence`, 'p1 ann'), null, 'the unwritten user is not counted in the index')
 
   const health = await fetch(`${plaza.httpBase}/admin/health`, { headers: { authorization: `Bearer ${ADMIN_TOKEN}` } })
   const body = await health.json() as { status: string, faults: Array<{ key: string, spaceId: string, error: string }> }
@@ -49,6 +50,25 @@ t.test('a space whose users key holds another writer\'s data stops no other spac
   t.match(annInRedis, annSpawn, 'the space is written once its key is Plaza\'s again')
   const healed = await (await fetch(`${plaza.httpBase}/admin/health`, { headers: { authorization: `Bearer ${ADMIN_TOKEN}` } })).json() as { faults: unknown[] }
   t.same(healed.faults, [])
+})
+
+t.test('an owners key that holds another writer\'s data is the one reported, and a ghost waiting on it is written once it is gone', async (t) => {
+  const plaza = await startApp(t, { POSITION_FLUSH_MS: 20 })
+  await plaza.defineSpace({ id: 'p2' })
+  const ownersKey = `${plaza.prefix}space:p2:owners`
+  await plaza.redis.set(ownersKey, 'not-a-hash')
+  const cy = await TestClient.connect(`${plaza.wsBase}/ws`, 'plaza.v1')
+  const joined = await cy.join('p2', plaza.token({ userId: 'cy' }))
+  await cy.close()
+  const health = async (): Promise<Array<{ key: string }>> =>
+    ((await (await fetch(`${plaza.httpBase}/admin/health`, { headers: { authorization: `Bearer ${ADMIN_TOKEN}` } })).json()) as { faults: Array<{ key: string }> }).faults
+  await settle(() => plaza.app.presence.faults().keys, (keys) => keys.length > 0)
+  t.match(await health(), [{ key: ownersKey }], 'the owners key is named, not the users hash')
+  await plaza.redis.del(ownersKey)
+  const ghost = await settle(async () => (await plaza.usersInRedis('p2')).cy, (e) => e !== undefined, 8000)
+  t.match(ghost, { connected: false, ...(joined.spawn as object) }, 'the dropped user is written as a ghost once the key is gone')
+  await settle(() => plaza.app.presence.faults().keys, (keys) => keys.length === 0, 8000)
+  t.same(await health(), [])
 })
 
 t.test('the stale sweep passes over a key another writer took, and the rest is swept', async (t) => {

@@ -19,8 +19,8 @@ interface PendingClaim {
   reject: (err: unknown) => void
 }
 
-/** One plazaClaimAndRead call: its keys and arguments, and each space's number among them (1-based). */
-interface ClaimCall { spaces: Map<string, number>, keys: string[], args: Array<string | number> }
+/** One plazaClaimAndRead call: its keys and arguments, each space's number among them (1-based), and those with a claim. */
+interface ClaimCall { spaces: Map<string, number>, claiming: Set<number>, keys: string[], args: Array<string | number> }
 
 /**
  * How often at most a round of claim calls goes out while the server is saturated: the joins of
@@ -136,25 +136,26 @@ export class ClaimBatcher {
    */
   async #call (claims: PendingClaim[]): Promise<void> {
     try {
-      const { spaces, keys, args } = this.#arguments(claims)
-      const [previous, reads, foreign] = await this.#redis.plazaClaimAndRead(keys.length, keys, args)
-      settle(claims, spaces, previous, reads, this.#foreignSpaces(spaces, foreign))
+      const { spaces, claiming, keys, args } = this.#arguments(claims)
+      const [previous, reads, refused] = await this.#redis.plazaClaimAndRead(keys.length, keys, args)
+      settle(claims, spaces, previous, reads, this.#foreignSpaces(spaces, claiming, keys, refused))
     } catch (err) {
       for (const { reject } of claims) reject(err)
     }
   }
 
-  /** The spaces the script left alone, reported as faults; the others' faults are over. */
-  #foreignSpaces (spaces: Map<string, number>, foreign: number[]): Set<string> {
-    const numbers = new Set(foreign)
+  /** The spaces the script left alone, their refusing keys reported; the other spaces' faults are over. */
+  #foreignSpaces (spaces: Map<string, number>, claiming: Set<number>, keys: string[], refused: number[]): Set<string> {
+    const bad = new Map(refused.map((index) => [Math.ceil(index / 2), keys[index - 1] as string]))
     const found = new Set<string>()
     for (const [spaceId, number] of spaces) {
-      const key = this.#keys.spaceUsers(spaceId)
-      if (numbers.has(number)) {
+      const key = bad.get(number)
+      if (key !== undefined) {
         found.add(spaceId)
-        this.#faults.report(key, NOT_A_HASH, spaceId)
-      } else if (this.#faults.has(key)) {
-        this.#faults.clear(key)
+        this.#faults.report(key, 'hash', NOT_A_HASH, spaceId)
+      } else {
+        if (claiming.has(number)) this.#faults.clear(keys[number * 2 - 2] as string)
+        this.#faults.clear(keys[number * 2 - 1] as string)
       }
     }
     return found
@@ -162,6 +163,7 @@ export class ClaimBatcher {
 
   #arguments (claims: PendingClaim[]): ClaimCall {
     const spaces = new Map<string, number>()
+    const claiming = new Set<number>()
     const keys: string[] = []
     const args: Array<string | number> = [this.#serverId, this.#ttlSeconds, this.#ownConnectedEnding]
     for (const { spaceId, userId } of claims) {
@@ -171,10 +173,12 @@ export class ClaimBatcher {
         spaces.set(spaceId, index)
         keys.push(this.#keys.spaceOwners(spaceId), this.#keys.spaceUsers(spaceId))
       }
+      if (userId !== '') claiming.add(index)
       args.push(index, userId)
     }
-    return { spaces, keys, args }
+    return { spaces, claiming, keys, args }
   }
+
 }
 
 /** Hands each join its share of the script's answer; a join into a space whose keys are not Plaza's fails. */

@@ -1,8 +1,14 @@
+import type { Redis } from 'ioredis'
 import type { Logger } from '../logger.js'
 
 /** A Redis key the store cannot use, and why: retrying would fail the same way until someone fixes it. */
+/** What Plaza keeps under a key. */
+export type KeyType = 'hash' | 'zset' | 'set'
+
 export interface StoreFault {
   key: string
+  /** What Plaza keeps there. */
+  expected: KeyType
   /** The space it belongs to, where it is a space's key. */
   spaceId?: string
   error: string
@@ -27,24 +33,38 @@ export class StoreFaults {
     this.#log = log
   }
 
-  report (key: string, error: string, spaceId?: string): void {
+  report (key: string, expected: KeyType, error: string, spaceId?: string): void {
     this.total++
     const known = this.#faults.get(key)
     if (known !== undefined) {
       known.count++
       return
     }
-    this.#faults.set(key, { key, ...(spaceId === undefined ? {} : { spaceId }), error, since: Date.now(), count: 1 })
+    this.#faults.set(key, { key, expected, ...(spaceId === undefined ? {} : { spaceId }), error, since: Date.now(), count: 1 })
     this.#log.error({ key, spaceId, error }, `❌ [REDIS SPACE] Redis key ${key} cannot be used (${error}); ${spaceId === undefined ? 'it' : `presence of space ${spaceId}`} is kept in memory only until the key is removed or renamed`)
   }
 
+  /** The key worked: its fault, if it had one, is over. */
   clear (key: string): void {
-    if (!this.#faults.delete(key)) return
+    if (this.#faults.size === 0 || !this.#faults.delete(key)) return
     this.#log.info({ key }, `✅ [REDIS SPACE] Redis key ${key} is written again`)
   }
 
-  has (key: string): boolean {
-    return this.#faults.has(key)
+  /** Looks at each faulty key again: one that holds what Plaza keeps there, or nothing, is fine now. */
+  async heal (redis: Redis): Promise<void> {
+    if (this.#faults.size === 0) return
+    const faults = [...this.#faults.values()]
+    const pipeline = redis.pipeline()
+    for (const { key } of faults) pipeline.type(key)
+    const types = await pipeline.exec()
+    faults.forEach(({ key, expected }, i) => {
+      const [err, type] = types?.[i] ?? [null, undefined]
+      if (err === null && (type === expected || type === 'none')) this.clear(key)
+    })
+  }
+
+  isEmpty (): boolean {
+    return this.#faults.size === 0
   }
 
   list (): StoreFault[] {
@@ -58,3 +78,4 @@ export function isLasting (err: unknown): boolean {
 }
 
 export const NOT_A_HASH = 'WRONGTYPE: the key holds something other than a hash'
+

@@ -2,6 +2,7 @@ import type { ChainableCommander, Redis } from 'ioredis'
 import type { RedisKeys } from '../keys.js'
 import { isDebugEnabled, type Logger } from '../logger.js'
 import { encodeEntry, indexMember, splitMember } from './entry.js'
+import type { KeyType } from './faults.js'
 import type { PresenceRecord } from './store.js'
 
 /** Queued per user: the record to write, null to remove the entry, RELEASED to let go of it unwritten. */
@@ -13,8 +14,11 @@ export type PendingOps = Map<string, Map<string, PendingOp>>
 /** About how many arguments one write script call carries at most: Redis runs nothing else meanwhile. */
 const MAX_WRITE_ARGS_PER_CALL = 10_000
 
-/** One plazaWriteSpaces call: its spaces in order, a pair of keys per space and the script's arguments. */
-export interface SpaceWrite { spaceIds: string[], keys: string[], args: Array<string | number> }
+/**
+ * One plazaWriteSpaces call: its spaces in order, a pair of keys per space, the script's arguments,
+ * and for each space whether its users hash and its owners hash are written at all.
+ */
+export interface SpaceWrite { spaceIds: string[], keys: string[], args: Array<string | number>, touches: Array<[users: boolean, owners: boolean]> }
 
 /**
  * What a batch of queued writes becomes in Redis. Ownership changes only: a user who keeps moving
@@ -56,7 +60,7 @@ export function planFlush (batch: PendingOps, context: FlushContext): FlushPlan 
   let write: SpaceWrite | undefined
   for (const [spaceId, ops] of batch) {
     if (write === undefined || write.args.length >= MAX_WRITE_ARGS_PER_CALL) {
-      write = { spaceIds: [], keys: [], args: [context.serverId, context.ttlSeconds] }
+      write = { spaceIds: [], keys: [], args: [context.serverId, context.ttlSeconds], touches: [] }
       plan.spaceWrites.push(write)
     }
     planSpace(plan, write, spaceId, ops, context, debug)
@@ -96,6 +100,7 @@ function planSpace (plan: FlushPlan, write: SpaceWrite, spaceId: string, ops: Ma
     }
   }
   write.spaceIds.push(spaceId)
+  write.touches.push([args.length - setAt - 1 + removed.length > 0, owning.length > 0])
   write.keys.push(context.keys.spaceUsers(spaceId), context.keys.spaceOwners(spaceId))
   args[setAt] = args.length - setAt - 1
   args.push(removed.length)
@@ -104,24 +109,39 @@ function planSpace (plan: FlushPlan, write: SpaceWrite, spaceId: string, ops: Ma
   for (const userId of owning) args.push(userId)
 }
 
-/** A plan's commands in one pipeline: the spaces' script calls first, then the sweep's and the owners' indexes. */
-export function flushPipeline (redis: Redis, plan: FlushPlan, context: FlushContext): ChainableCommander {
+/** The key a pipeline's command writes, and what Plaza keeps there; undefined for the spaces' scripts, which report per key. */
+export type Target = { key: string, type: KeyType } | undefined
+
+/** A plan's commands in one pipeline, and each command's target, in order. */
+export function flushPipeline (redis: Redis, plan: FlushPlan, context: FlushContext): { pipeline: ChainableCommander, targets: Target[] } {
   const { keys, serverId } = context
   const pipeline = redis.pipeline()
-  for (const write of plan.spaceWrites) pipeline.plazaWriteSpaces(write.keys.length, write.keys, write.args)
+  const targets: Target[] = []
+  for (const write of plan.spaceWrites) {
+    pipeline.plazaWriteSpaces(write.keys.length, write.keys, write.args)
+    targets.push(undefined)
+  }
+  const add = (key: string, type: KeyType, items: Array<string | number>, command: (chunk: Array<string | number>) => unknown): void => {
+    inChunks(items, (chunk) => {
+      command(chunk)
+      targets.push({ key, type })
+    })
+  }
   const { indexed, ghosts, unindexed, claimed, disowned } = plan
-  inChunks(indexed, (chunk) => pipeline.zadd(keys.presenceIndex, ...chunk))
-  inChunks(ghosts, (chunk) => pipeline.zadd(keys.ghostIndex, ...chunk))
-  inChunks(unindexed, (chunk) => pipeline.zrem(keys.presenceIndex, ...chunk))
-  inChunks(unindexed.concat(claimed), (chunk) => pipeline.zrem(keys.ghostIndex, ...chunk))
+  add(keys.presenceIndex, 'zset', indexed, (chunk) => pipeline.zadd(keys.presenceIndex, ...chunk))
+  add(keys.ghostIndex, 'zset', ghosts, (chunk) => pipeline.zadd(keys.ghostIndex, ...chunk))
+  add(keys.presenceIndex, 'zset', unindexed, (chunk) => pipeline.zrem(keys.presenceIndex, ...chunk))
+  add(keys.ghostIndex, 'zset', unindexed.concat(claimed), (chunk) => pipeline.zrem(keys.ghostIndex, ...chunk))
   const serverUsers = keys.serverUsers(serverId)
-  inChunks(claimed, (chunk) => pipeline.sadd(serverUsers, ...chunk))
-  inChunks(disowned, (chunk) => pipeline.srem(serverUsers, ...chunk))
+  add(serverUsers, 'set', claimed, (chunk) => pipeline.sadd(serverUsers, ...chunk))
+  add(serverUsers, 'set', disowned, (chunk) => pipeline.srem(serverUsers, ...chunk))
   for (const member of disowned) {
     const { spaceId, userId } = splitMember(member)
-    pipeline.plazaDisown(keys.spaceOwners(spaceId), userId, serverId)
+    const owners = keys.spaceOwners(spaceId)
+    pipeline.plazaDisown(owners, userId, serverId)
+    targets.push({ key: owners, type: 'hash' })
   }
-  return pipeline
+  return { pipeline, targets }
 }
 
 /**

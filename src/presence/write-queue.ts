@@ -2,10 +2,13 @@ import type { Redis } from 'ioredis'
 import type { RedisKeys } from '../keys.js'
 import type { Logger } from '../logger.js'
 import { getOrCreate } from '../util/maps.js'
-import { snapshot } from './entry.js'
+import { indexMember, snapshot, splitMember } from './entry.js'
 import { isLasting, NOT_A_HASH, type StoreFaults } from './faults.js'
-import { type FlushContext, type FlushPlan, flushPipeline, type PendingOp, type PendingOps, planFlush, RELEASED } from './flush-plan.js'
+import { type FlushContext, type FlushPlan, flushPipeline, inChunks, type PendingOp, type PendingOps, planFlush, RELEASED, type SpaceWrite, type Target } from './flush-plan.js'
 import type { PresenceRecord, StoredUser } from './store.js'
+
+/** How often the writes of a space whose key refused them are tried again (the key may have been fixed). */
+const FAULT_RETRY_MS = 5000
 
 /**
  * How long a join's write may wait for others'. Nothing waits on it: the joiner has its space-joined
@@ -52,6 +55,9 @@ export class WriteQueue {
   #nextTurn: Promise<boolean> | undefined
   #joinWindow: Promise<boolean> | undefined
   #failing = false
+  /** The latest writes of spaces whose keys refused them, tried again every FAULT_RETRY_MS. */
+  #parked: PendingOps = new Map()
+  #retriedAt = 0
 
   readonly #faults: StoreFaults
 
@@ -164,6 +170,7 @@ export class WriteQueue {
   }
 
   async #flushOnce (promptOnly: boolean): Promise<boolean> {
+    if (!promptOnly && this.#redis.status === 'ready') await this.#retryFaults()
     if (this.#pending.size === 0) return true
     if (this.#redis.status !== 'ready') return false
     const batch = promptOnly ? this.#takePrompt() : this.#pending
@@ -174,9 +181,10 @@ export class WriteQueue {
     try {
       // Planned inside the try: whatever throws, the batch goes back to the queue.
       const plan = planFlush(batch, this.#context)
-      const results = await flushPipeline(this.#redis, plan, this.#context).exec()
+      const { pipeline, targets } = flushPipeline(this.#redis, plan, this.#context)
+      const results = await pipeline.exec()
       if (results === null) throw new Error('the pipeline was not run')
-      this.#settle(plan, results)
+      await this.#settle(plan, batch, targets, results)
       if (this.#failing) this.#log.info({}, '✅ [REDIS SPACE] Presence writes reach Redis again')
       this.#failing = false
       return true
@@ -192,26 +200,75 @@ export class WriteQueue {
 
   /**
    * Reads a flush's answers. An error that may pass (a lost connection, a Redis busy or read-only
-   * during a failover) puts the whole batch back: it is written again as it stands. A space whose
-   * keys hold another writer's data is reported and its writes dropped, since retrying cannot help,
-   * and so is any other command refused for the type of its key; the rest of the batch stands.
+   * during a failover) puts the whole batch back: it is written again as it stands. A key that holds
+   * another writer's data refuses the same way however often it is tried: it is reported, its space's
+   * writes are parked (tried again every FAULT_RETRY_MS) and what the flush did for that space in the
+   * indexes is undone; the rest of the batch stands.
    */
-  #settle (plan: FlushPlan, results: Array<[Error | null, unknown]>): void {
+  async #settle (plan: FlushPlan, batch: PendingOps, targets: Target[], results: Array<[Error | null, unknown]>): Promise<void> {
     const passing = results.find(([err]) => err !== null && !isLasting(err))
     if (passing !== undefined) throw passing[0] as Error
-    const { keys } = this.#context
+    const refusedSpaces = new Set<string>()
     plan.spaceWrites.forEach((write, i) => {
-      const [err, skipped] = results[i] as [Error | null, number[] | undefined]
-      const failed = new Set(err === null ? (skipped ?? []).map((n) => write.spaceIds[n - 1]) : write.spaceIds)
-      for (const spaceId of write.spaceIds) {
-        const key = keys.spaceUsers(spaceId)
-        if (failed.has(spaceId)) this.#faults.report(key, err?.message ?? NOT_A_HASH, spaceId)
-        else if (this.#faults.has(key)) this.#faults.clear(key)
+      const [err, refused] = results[i] ?? [null, []]
+      const bad = err === null ? refusedKeys(write, refused) : new Map(write.spaceIds.map((id, n) => [id, write.keys[2 * n] as string]))
+      for (const [n, spaceId] of write.spaceIds.entries()) {
+        const key = bad.get(spaceId)
+        if (key !== undefined) {
+          refusedSpaces.add(spaceId)
+          this.#faults.report(key, 'hash', err?.message ?? NOT_A_HASH, spaceId)
+        } else {
+          const [users, owners] = write.touches[n] ?? [false, false]
+          if (users) this.#faults.clear(write.keys[2 * n] as string)
+          if (owners) this.#faults.clear(write.keys[2 * n + 1] as string)
+          // Written now: what was parked for these users is older.
+          const parked = this.#parked.get(spaceId)
+          if (parked !== undefined) for (const userId of batch.get(spaceId)?.keys() ?? []) parked.delete(userId)
+        }
       }
     })
-    for (const [err] of results.slice(plan.spaceWrites.length)) if (err !== null) this.#faults.report(commandKey(err), err.message)
-    for (const member of plan.claimed) this.#owned.add(member)
+    results.forEach(([err], i) => {
+      const target = targets[i]
+      if (target === undefined) return
+      if (err === null) this.#faults.clear(target.key)
+      else this.#faults.report(target.key, target.type, err.message)
+    })
+    const inRefused = (member: string): boolean => refusedSpaces.has(splitMember(member).spaceId)
+    for (const member of plan.claimed) if (!inRefused(member)) this.#owned.add(member)
     for (const member of plan.disowned) this.#owned.delete(member)
+    if (refusedSpaces.size > 0) await this.#park(batch, refusedSpaces, plan.claimed.filter(inRefused))
+  }
+
+  /** Keeps a refused space's writes for a later try, and takes its members out of the indexes and this server's set again. */
+  async #park (batch: PendingOps, spaceIds: Set<string>, claimed: string[]): Promise<void> {
+    const { keys, serverId } = this.#context
+    const members: string[] = []
+    for (const spaceId of spaceIds) {
+      const ops = batch.get(spaceId)
+      if (ops === undefined) continue
+      const parked = getOrCreate(this.#parked, spaceId, () => new Map<string, PendingOp>())
+      for (const [userId, op] of ops) {
+        parked.set(userId, op)
+        members.push(indexMember(spaceId, userId))
+      }
+    }
+    const undo = this.#redis.pipeline()
+    inChunks(members, (chunk) => undo.zrem(keys.presenceIndex, ...chunk).zrem(keys.ghostIndex, ...chunk))
+    inChunks(claimed, (chunk) => undo.srem(keys.serverUsers(serverId), ...chunk))
+    await undo.exec()
+  }
+
+  /**
+   * Every FAULT_RETRY_MS: the faulty keys are looked at again, and the parked writes go back to the
+   * queue, under anything newer (a key someone fixed is written again).
+   */
+  async #retryFaults (): Promise<void> {
+    if ((this.#parked.size === 0 && this.#faults.isEmpty()) || Date.now() - this.#retriedAt < FAULT_RETRY_MS) return
+    this.#retriedAt = Date.now()
+    await this.#faults.heal(this.#redis)
+    const parked = this.#parked
+    this.#parked = new Map()
+    this.#restore(parked)
   }
 
   /** Takes the prompt writes out of the queue, leaving the others for the interval. */
@@ -242,7 +299,14 @@ export class WriteQueue {
   }
 }
 
-/** The key an index command was refused for, as far as its error tells (Redis does not name it). */
-function commandKey (err: Error): string {
-  return (err as Error & { command?: { args?: unknown[] } }).command?.args?.[0]?.toString() ?? 'unknown'
+/** The spaces of one write call whose keys refused it, each with the key that did (from the script's 1-based KEYS numbers). */
+function refusedKeys (write: SpaceWrite, refused: unknown): Map<string, string> {
+  const bad = new Map<string, string>()
+  if (!Array.isArray(refused)) return bad
+  for (const index of refused) {
+    const spaceId = write.spaceIds[Math.ceil(Number(index) / 2) - 1]
+    const key = write.keys[Number(index) - 1]
+    if (spaceId !== undefined && key !== undefined) bad.set(spaceId, key)
+  }
+  return bad
 }

@@ -5,43 +5,24 @@
 -- entries end; then, per join, its space's number among KEYS' pairs (1-based) and the user id to
 -- claim ('' for none).
 -- Returns { the previous owner of each claim, in order (false: none), each space's hash as a flat
--- field/value list less the entries ending with ARGV[3], the numbers of the spaces whose keys hold
--- something other than a hash }: this server's memory knows its own connected users better, and in
--- a join storm they are most of the hash. A space whose keys another writer took is left alone
--- (nothing claimed, nothing read) rather than failing the other spaces' joins.
+-- field/value list less the entries ending with ARGV[3], the numbers in KEYS (1-based) of the keys
+-- that hold another writer's data }: this server's memory knows its own connected users better, and
+-- in a join storm they are most of the hash. A space with such a key is left alone (nothing claimed,
+-- nothing read) rather than failing the other spaces' joins.
 local serverId, ttl, own = ARGV[1], tonumber(ARGV[2]), ARGV[3]
-local function isHash (key)
-  local kind = redis.call('TYPE', key).ok
-  return kind == 'hash' or kind == 'none'
+local function failed (reply)
+  return type(reply) == 'table' and reply.err ~= nil
 end
+local refused = {}
 local foreign = {}
-local foreignList = {}
-for s = 1, #KEYS / 2 do
-  if not (isHash(KEYS[s * 2 - 1]) and isHash(KEYS[s * 2])) then
-    foreign[s] = true
-    foreignList[#foreignList + 1] = s
-  end
-end
-local previous = {}
-local expiring = {}
-for i = 4, #ARGV, 2 do
-  local space = tonumber(ARGV[i])
-  local owners = KEYS[space * 2 - 1]
-  local userId = ARGV[i + 1]
-  if userId ~= '' and foreign[space] then
-    previous[#previous + 1] = false
-  elseif userId ~= '' then
-    previous[#previous + 1] = redis.call('HGET', owners, userId)
-    redis.call('HSET', owners, userId, serverId)
-    if not expiring[owners] then
-      expiring[owners] = true
-      redis.call('EXPIRE', owners, ttl)
-    end
-  end
-end
 local reads = {}
-for s = 2, #KEYS, 2 do
-  local hash = foreign[s / 2] and {} or redis.call('HGETALL', KEYS[s])
+for s = 1, #KEYS / 2 do
+  local hash = redis.pcall('HGETALL', KEYS[s * 2])
+  if failed(hash) then
+    foreign[s] = true
+    refused[#refused + 1] = s * 2
+    hash = {}
+  end
   local others = {}
   for i = 1, #hash, 2 do
     local value = hash[i + 1]
@@ -50,6 +31,32 @@ for s = 2, #KEYS, 2 do
       others[#others + 1] = value
     end
   end
-  reads[#reads + 1] = others
+  reads[s] = others
 end
-return { previous, reads, foreignList }
+local previous = {}
+local expiring = {}
+for i = 4, #ARGV, 2 do
+  local space = tonumber(ARGV[i])
+  local owners = KEYS[space * 2 - 1]
+  local userId = ARGV[i + 1]
+  if userId ~= '' then
+    local holder = false
+    if not foreign[space] then
+      holder = redis.pcall('HGET', owners, userId)
+      if failed(holder) then
+        foreign[space] = true
+        refused[#refused + 1] = space * 2 - 1
+        holder = false
+      end
+    end
+    previous[#previous + 1] = holder
+    if not foreign[space] then
+      redis.call('HSET', owners, userId, serverId)
+      if not expiring[owners] then
+        expiring[owners] = true
+        redis.call('EXPIRE', owners, ttl)
+      end
+    end
+  end
+end
+return { previous, reads, refused }

@@ -22,6 +22,8 @@ local lastSeen = tonumber(score)
 local out = {}
 for i = 3, #ARGV do
   local member = ARGV[i]
+  -- Only the members read: one added since (the server was not dead after all) stays.
+  redis.call('SREM', KEYS[4], member)
   local sep = string.find(member, ' ', 1, true)
   local userId = string.sub(member, sep + 1)
   local hash, owners = KEYS[2 * i - 1], KEYS[2 * i]
@@ -40,5 +42,4 @@ for i = 3, #ARGV do
     end
   end
 end
-redis.call('DEL', KEYS[4])
 return out

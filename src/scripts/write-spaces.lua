@@ -7,43 +7,45 @@
 -- the owners hash unless another server is there. The join's claim did it already; this repairs a
 -- claim that a disown sent earlier but run later took away (a drop and a rejoin in quick
 -- succession), so that a later join elsewhere still finds this server and takes the avatar over.
--- A space whose users or owners key holds something other than a hash (another writer's key) is
--- skipped, so that the other spaces are written.
--- Returns the numbers (1-based) of the spaces skipped.
+-- A space whose users or owners key holds another writer's data (a command on it answers an error)
+-- is left as it is, so that the other spaces are written.
+-- Returns the numbers in KEYS (1-based) of the keys that refused, one per space at most.
 
 -- Lua's unpack() refuses ~8,000 values: HSET and HDEL go this many arguments at a time.
 local ARGS_PER_CALL = 1000
 local serverId, ttl = ARGV[1], tonumber(ARGV[2])
-local a = 3
-local skipped = {}
-local function isHash (key)
-  local kind = redis.call('TYPE', key).ok
-  return kind == 'hash' or kind == 'none'
-end
+local refused = {}
+-- Runs the command in slices; false when the key refused it (its first slice fails, nothing written).
 local function each (key, command, from, count)
   for i = from, from + count - 1, ARGS_PER_CALL do
-    redis.call(command, key, unpack(ARGV, i, math.min(i + ARGS_PER_CALL - 1, from + count - 1)))
+    local reply = redis.pcall(command, key, unpack(ARGV, i, math.min(i + ARGS_PER_CALL - 1, from + count - 1)))
+    if type(reply) == 'table' and reply.err then return false end
   end
+  return true
 end
+local function own (owners, from, count)
+  for i = from, from + count - 1 do
+    local holder = redis.pcall('HGET', owners, ARGV[i])
+    if type(holder) == 'table' and holder.err then return false end
+    if not holder then
+      redis.call('HSET', owners, ARGV[i], serverId)
+      redis.call('EXPIRE', owners, ttl)
+    end
+  end
+  return true
+end
+local a = 3
 for k = 1, #KEYS, 2 do
   local users, owners = KEYS[k], KEYS[k + 1]
   local set = tonumber(ARGV[a])
   local removed = tonumber(ARGV[a + 1 + set])
   local owned = tonumber(ARGV[a + 2 + set + removed])
-  if isHash(users) and isHash(owners) then
-    each(users, 'HSET', a + 1, set)
-    each(users, 'HDEL', a + 2 + set, removed)
-    redis.call('EXPIRE', users, ttl)
-    for i = a + 3 + set + removed, a + 2 + set + removed + owned do
-      local holder = redis.call('HGET', owners, ARGV[i])
-      if not holder then
-        redis.call('HSET', owners, ARGV[i], serverId)
-        redis.call('EXPIRE', owners, ttl)
-      end
-    end
+  if not (each(users, 'HSET', a + 1, set) and each(users, 'HDEL', a + 2 + set, removed)) then
+    refused[#refused + 1] = k
   else
-    skipped[#skipped + 1] = (k + 1) / 2
+    if set + removed > 0 then redis.call('EXPIRE', users, ttl) end
+    if not own(owners, a + 3 + set + removed, owned) then refused[#refused + 1] = k + 1 end
   end
   a = a + 3 + set + removed + owned
 end
-return skipped
+return refused
