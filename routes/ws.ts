@@ -70,6 +70,7 @@ export default async function wsRoutes (fastify: FastifyInstance): Promise<void>
       maxMessagesPerS: config.MAX_MESSAGES_PER_S,
       joinTimeoutMs: config.JOIN_TIMEOUT_MS,
       maxBufferedBytes: config.MAX_BUFFERED_BYTES,
+      maxMessageBytes: config.MAX_MESSAGE_BYTES,
       counters: roomManager.counters
     })
     connections.add(connection)

@@ -1,8 +1,8 @@
 /**
  * Frames over MAX_MESSAGE_BYTES (PROTOCOL §3, §3.1): the socket always ends with a 1009 close frame
  * that the client reads, also while the client is still writing the rest of its frame (a reset there
- * used to lose the close frame: 1006 on the client's side), and the server never buffers what it
- * refused, however much of it the client keeps sending.
+ * used to lose the close frame: 1006 on the client's side), plaza.v1 is told `too-large` first, and
+ * the server never buffers what it refused, however much of it the client keeps sending.
  */
 import { randomBytes } from 'node:crypto'
 import { once } from 'node:events'
@@ -68,6 +68,10 @@ function codeCounts (outcomes: Outcome[]): Record<string, number> {
   return counts
 }
 
+const isTooLarge = (frame: Frame | undefined): boolean =>
+  frame?.type === 'error' && frame.payload.code === 'too-large' && frame.payload.close === 1009 &&
+  typeof frame.payload.message === 'string' && Object.keys(frame.payload).length === 3
+
 t.test('an oversized frame always ends with a 1009 close the client reads, 100 runs per case', async (t) => {
   const plaza = await startApp(t, { MAX_MESSAGE_BYTES, MAX_CONNECTIONS_PER_IP: 1000, MAX_MESSAGES_PER_S: 1000 })
   await plaza.defineSpace({ id: 'oversize-mv', width: 40, height: 40 })
@@ -75,9 +79,11 @@ t.test('an oversized frame always ends with a 1009 close the client reads, 100 r
   const mebibyte = paddedHeartbeat(MiB)
   const twentyKB = paddedHeartbeat(20_000)
 
-  await t.test('a 1 MiB frame before join, plaza.v1: close 1009', async (t) => {
+  await t.test('a 1 MiB frame before join, plaza.v1: `too-large` (close 1009), then close 1009', async (t) => {
     const outcomes = await inParallel(RUNS, CONCURRENCY, async () => await sendOversized(plaza, 'plaza.v1', mebibyte))
     t.same(codeCounts(outcomes), { 1009: RUNS }, 'every run closed with 1009')
+    t.equal(outcomes.filter((o) => o.after.length !== 1 || !isTooLarge(o.after[0])).length, 0,
+      'every run got exactly one frame, error {code: too-large, message, close: 1009}')
   })
 
   await t.test('a 1 MiB frame before join, metaverse: close 1009 and no frame', async (t) => {
@@ -94,10 +100,13 @@ t.test('an oversized frame always ends with a 1009 close the client reads, 100 r
     t.equal(outcomes.filter((o) => o.after.some((f) => f.type === 'error')).length, 0, 'no run got an error frame')
   })
 
-  await t.test('a 20 KB frame after join, plaza.v1: close 1009', async (t) => {
+  await t.test('a 20 KB frame after join, plaza.v1: `too-large` (close 1009) is the last frame, then close 1009', async (t) => {
     const outcomes = await inParallel(RUNS, CONCURRENCY, async (i) =>
       await sendOversized(plaza, 'plaza.v1', twentyKB, { spaceId: 'oversize-v1', userId: `v1-${i}` }))
     t.same(codeCounts(outcomes), { 1009: RUNS }, 'every run closed with 1009')
+    // Frames about others joining and dropping at the same time may come before it, nothing after.
+    t.equal(outcomes.filter((o) => !isTooLarge(o.after.at(-1)) || o.after.filter((f) => f.type === 'error').length !== 1).length, 0,
+      'in every run the one error is too-large with close 1009, and the last frame')
   })
 
   const connected = async (): Promise<unknown[]> => {
@@ -238,6 +247,9 @@ t.test('a flood of oversized frames is read and dropped: the server process does
     const close = frames.find((f) => f.opcode === 0x8)
     t.equal(close?.payload.readUInt16BE(0), 1009, `${dialect}: a close frame with 1009 came`)
     t.equal(frames.at(-1)?.opcode, 0x8, `${dialect}: nothing after it`)
+    const texts = frames.filter((f) => f.opcode === 0x1).map((f) => JSON.parse(f.payload.toString()) as Frame)
+    if (dialect === 'plaza.v1') t.ok(texts.length === 1 && isTooLarge(texts[0]), 'plaza.v1: `too-large` came before it')
+    else t.same(texts, [], 'metaverse: no text frame')
   }
 })
 
