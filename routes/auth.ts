@@ -1,6 +1,6 @@
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
 import { Type } from 'typebox'
-import { sendError } from '../server/http-errors.js'
+import { sendError } from '../http/http-errors.js'
 
 const GuestBody = Type.Object({
   // A display name: letters, digits, spaces and a few signs; no control characters.

@@ -2,7 +2,7 @@ import { existsSync } from 'node:fs'
 import { join } from 'node:path'
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
 import { Type } from 'typebox'
-import { demoDir } from '../server/paths.js'
+import { demoDir } from '../http/paths.js'
 import { SPACE_ID_PATTERN } from '../src/spaces/space.js'
 
 const Params = Type.Object({ spaceId: Type.String({ pattern: SPACE_ID_PATTERN }) })

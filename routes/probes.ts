@@ -1,5 +1,5 @@
 import type { FastifyInstance } from 'fastify'
-import { sendError } from '../server/http-errors.js'
+import { sendError } from '../http/http-errors.js'
 
 /**
  * Probes for load balancers and orchestrators, open, saying nothing about the deployment: /healthz,

@@ -3,7 +3,7 @@ import { Connection } from '../src/connection.js'
 import { identityFromClaims, type Identity } from '../src/identity.js'
 import { DIALECTS, offeredProtocols, pickDialect, type Dialect } from '../src/protocol.js'
 import { RefCount } from '../src/util/ref-count.js'
-import { sendError } from '../server/http-errors.js'
+import { sendError } from '../http/http-errors.js'
 
 /** Tokens longer than this are refused unread: no legitimate JWT comes close. */
 const MAX_TOKEN_LENGTH = 8192
@@ -70,6 +70,7 @@ export default async function wsRoutes (fastify: FastifyInstance): Promise<void>
       maxMessagesPerS: config.MAX_MESSAGES_PER_S,
       joinTimeoutMs: config.JOIN_TIMEOUT_MS,
       maxBufferedBytes: config.MAX_BUFFERED_BYTES,
+      maxMessageBytes: config.MAX_MESSAGE_BYTES,
       counters: roomManager.counters
     })
     connections.add(connection)

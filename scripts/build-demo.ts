@@ -6,7 +6,7 @@
 import { copyFile, mkdir } from 'node:fs/promises'
 import { join } from 'node:path'
 import { build } from 'esbuild'
-import { demoDir, projectRoot } from '../server/paths.js'
+import { demoDir, projectRoot } from '../http/paths.js'
 
 const source = join(projectRoot, 'public')
 

@@ -2,6 +2,7 @@ import type { FastifyInstance, FastifyReply, FastifyRequest, FastifyServerOption
 import Fastify, { LogController } from 'fastify'
 import fp from 'fastify-plugin'
 import adminAuth from '../plugins/app/admin-auth.js'
+import drain from '../plugins/app/drain.js'
 import metrics from '../plugins/app/metrics.js'
 import roomManager from '../plugins/app/room-manager.js'
 import serverLiveness from '../plugins/app/server-liveness.js'
@@ -23,7 +24,7 @@ import probeRoutes from '../routes/probes.js'
 import wsRoutes from '../routes/ws.js'
 import { loadConfig, type Config } from '../src/config.js'
 import { batchedDestination } from '../src/logger.js'
-import { sendError } from './http-errors.js'
+import { sendError } from '../http/http-errors.js'
 
 export interface AppOptions {
   /** The loaded configuration; read from the environment when absent. */
@@ -41,6 +42,7 @@ async function plaza (fastify: FastifyInstance, options: AppOptions): Promise<vo
   await fastify.register(staticFiles)
   await fastify.register(underPressure)
 
+  await fastify.register(drain)
   await fastify.register(spaces)
   await fastify.register(roomManager)
   await fastify.register(metrics)
@@ -88,6 +90,8 @@ export function serverOptions (config: Config, batches = logBatches(config)): Fa
     // check) would otherwise hold the shutdown for Node's 60 s headers timeout, past close-with-grace's
     // deadline and before the room manager's last writes.
     forceCloseConnections: true,
+    // The drain answers 503 itself, and lets /healthz through (the process is up until it exits).
+    return503OnClosing: false,
     // Behind a load balancer, request.ip (per-IP limits) is the client's only if it is trusted.
     trustProxy: config.trustProxy
   }

@@ -1,5 +1,6 @@
 import { isUtf8 } from 'node:buffer'
 import { randomBytes } from 'node:crypto'
+import type { EventEmitter } from 'node:events'
 import { WebSocket, type RawData } from 'ws'
 import type { Counters } from './counters.js'
 import { corkForThisTurn } from './cork.js'
@@ -24,6 +25,8 @@ export interface ConnectionOptions {
   joinTimeoutMs: number
   /** A client that lets more than this pile up unread is cut off (it stopped reading). */
   maxBufferedBytes: number
+  /** ws's maxPayload: a larger frame is refused unread; plaza.v1 is told the limit. */
+  maxMessageBytes: number
   counters: Counters
 }
 
@@ -42,6 +45,19 @@ export function closeReason (message: string): string {
     end += char.length
   }
   return message.slice(0, end)
+}
+
+/**
+ * Calls `onRefused` when ws refuses a frame over maxPayload, just before ws answers it with its own
+ * close 1009: ws writes that close frame from its listener of its parser's error, and this listener
+ * goes first. The parser is `_receiver`, not part of ws's typed API; were it gone, ws's close would
+ * still follow, without what `onRefused` sends.
+ */
+function beforeOversizeClose (socket: WebSocket, onRefused: () => void): void {
+  const parser = (socket as unknown as { _receiver?: EventEmitter })._receiver
+  parser?.prependListener('error', (err: NodeJS.ErrnoException) => {
+    if (err.code === 'WS_ERR_UNSUPPORTED_MESSAGE_LENGTH') onRefused()
+  })
 }
 
 /** ws sends a Buffer as a binary frame unless told otherwise; every Plaza frame is JSON text. */
@@ -102,6 +118,10 @@ export class Connection implements Peer {
         this.#socket.close(1011, 'internal error')
         this.#onClose()
       }
+    })
+    // Unread, the frame is refused alike before and after a join: 1009, and plaza.v1 is told why.
+    beforeOversizeClose(this.#socket, () => {
+      this.#close(ErrorCode.TooLarge, `frames are limited to ${options.maxMessageBytes} bytes`, CloseCode.TooLarge)
     })
     this.#socket.on('pong', () => { this.#alive = true })
     this.#socket.once('close', () => this.#onClose())

@@ -24,7 +24,7 @@ t.test('/readyz answers 503 while the event loop is overloaded, and 200 again af
   t.equal(calm, 200)
 })
 
-t.test('at shutdown: /readyz and new upgrades get 503 at once, sockets close with 1001 spread over the drain, users become ghosts', async (t) => {
+t.test('at shutdown: /readyz and new upgrades get 503 at once, /healthz 200, sockets close with 1001 spread over the drain, users become ghosts', async (t) => {
   const plaza = await startApp(t, { DRAIN_DELAY_MS: 400, DRAIN_SPREAD_MS: 400 })
   await plaza.defineSpace({ id: 'hall' })
   const clients = await Promise.all(['ann', 'bob', 'cid', 'dee'].map(async (userId) => {
@@ -40,6 +40,7 @@ t.test('at shutdown: /readyz and new upgrades get 503 at once, sockets close wit
   const closing = plaza.app.close()
 
   t.equal((await fetch(`${plaza.httpBase}/readyz`)).status, 503, '/readyz says not ready at once')
+  t.equal((await fetch(`${plaza.httpBase}/healthz`)).status, 200, '/healthz: the process is up all along')
   const late = new WebSocket(`${plaza.wsBase}/ws`, 'plaza.v1')
   late.on('error', () => { /* the refused handshake, ended below */ })
   const [request, response] = await once(late, 'unexpected-response') as [ClientRequest, IncomingMessage]

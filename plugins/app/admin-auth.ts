@@ -1,7 +1,7 @@
 import { createHash, timingSafeEqual } from 'node:crypto'
 import type { FastifyReply, FastifyRequest } from 'fastify'
 import fp from 'fastify-plugin'
-import { sendError } from '../../server/http-errors.js'
+import { sendError } from '../../http/http-errors.js'
 
 declare module 'fastify' {
   interface FastifyInstance {

@@ -1,5 +1,5 @@
 import fp from 'fastify-plugin'
-import { redisLatencyMs } from '../../server/health.js'
+import { REDIS_PROBE_TIMEOUT_MS, redisLatencyMs } from '../../http/redis-latency.js'
 import { createMetrics, type Metrics } from '../../src/metrics.js'
 
 declare module 'fastify' {
@@ -7,9 +7,6 @@ declare module 'fastify' {
     metrics: Metrics
   }
 }
-
-/** How long a health check or a scrape waits for Redis before calling it down. */
-export const REDIS_PROBE_TIMEOUT_MS = 600
 
 /** Prometheus metrics (`fastify.metrics`), read from the room manager and Redis at scrape time. */
 export default fp(async function metrics (fastify) {

@@ -1,6 +1,6 @@
 import fastifyStatic from '@fastify/static'
 import fp from 'fastify-plugin'
-import { demoDir } from '../../server/paths.js'
+import { demoDir } from '../../http/paths.js'
 
 /**
  * @fastify/static over the built demo page (`npm run build:demo`, run by `npm start` and `npm test`):

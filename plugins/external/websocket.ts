@@ -1,12 +1,37 @@
 import fastifyWebsocket from '@fastify/websocket'
+import type { FastifyRequest } from 'fastify'
 import fp from 'fastify-plugin'
-import type { IncomingMessage } from 'node:http'
-import type { Duplex } from 'node:stream'
-import { setTimeout as sleep } from 'node:timers/promises'
-import { CloseCode, pickDialect } from '../../src/protocol.js'
+import type { WebSocket } from 'ws'
+import { pickDialect } from '../../src/protocol.js'
 
-/** How long closing sockets get to answer the close handshake at shutdown, after the last close, before they are cut. */
-const CLOSE_GRACE_MS = 1000
+/**
+ * How long a socket ws closed for a bad frame gets to finish the close handshake before it is cut.
+ * The client may still be sending the rest of that frame (ws reads and drops it): long enough for it
+ * to read the close frame and send the rest, short enough that one that never stops does not hold
+ * the socket for ws's default of 30 s.
+ */
+const BAD_FRAME_CLOSE_MS = 5000
+
+/**
+ * The socket's error handler. An error ws raises for a frame it refused (its codes start WS_ERR_:
+ * too large, bad opcode, unmasked, ...) comes once ws has stopped parsing (what else arrives is read
+ * and dropped) and written the close frame with the matching code, 1009 for a frame over maxPayload.
+ * Cutting the socket then, as @fastify/websocket's default handler does, resets the connection while
+ * the client may still be sending, and drops the close frame itself while Plaza's write batching
+ * (src/cork.ts) still holds it: the client sees 1006. So the handshake is left to finish, within
+ * BAD_FRAME_CLOSE_MS. Anything else (a write that failed, a handler that threw) cuts the socket.
+ */
+function onSocketError (error: Error, socket: WebSocket, request: FastifyRequest): void {
+  const code = (error as NodeJS.ErrnoException).code
+  if (code?.startsWith('WS_ERR_') === true) {
+    request.log.info({ code }, `Closing a WebSocket for a bad frame: ${error.message}`)
+    const deadline = setTimeout(() => socket.terminate(), BAD_FRAME_CLOSE_MS).unref()
+    socket.once('close', () => clearTimeout(deadline))
+    return
+  }
+  request.log.error(error)
+  socket.terminate()
+}
 
 /**
  * @fastify/websocket with Plaza's limits: frames over MAX_MESSAGE_BYTES are refused by ws before
@@ -22,31 +47,8 @@ export default fp(async function websocket (fastify) {
       skipUTF8Validation: true,
       handleProtocols: (protocols) => pickDialect(protocols) ?? false
     },
-    // The drain (PROTOCOL §12): Fastify answers 503 to every request from here, /readyz and new
-    // upgrades included, while the listener stays open; after DRAIN_DELAY_MS the sockets close with
-    // 1001, spread over DRAIN_SPREAD_MS, and the room manager turns their users into ghosts.
-    preClose: async () => {
-      const server = fastify.websocketServer
-      // Fastify's 503 while closing skips the hook that ends a refused upgrade's socket, and an
-      // HTTP server keeps a half-closed socket open: the listener would never close.
-      fastify.server.on('upgrade', endRefusedUpgrade)
-      if (config.DRAIN_DELAY_MS > 0) await sleep(config.DRAIN_DELAY_MS)
-      const clients = [...server.clients]
-      const closed = clients.map((client) => new Promise((resolve) => client.once('close', resolve)))
-      const started = performance.now()
-      for (const [i, client] of clients.entries()) {
-        const wait = started + (config.DRAIN_SPREAD_MS * i) / clients.length - performance.now()
-        if (wait >= 1) await sleep(wait)
-        client.close(CloseCode.GoingAway, 'server shutting down')
-      }
-      await Promise.race([Promise.all(closed), sleep(CLOSE_GRACE_MS, undefined, { ref: false })])
-      for (const client of server.clients) client.terminate()
-      await new Promise<void>((resolve) => server.close(() => resolve()))
-    }
+    errorHandler: onSocketError,
+    // The sockets are closed by the drain (plugins/app/drain.ts), not all at once here.
+    preClose: async () => {}
   })
 }, { name: 'websocket', dependencies: ['config'] })
-
-/** Ends a socket whose upgrade was answered 503 (its answer is written by then: Fastify's listener runs first). */
-function endRefusedUpgrade (_request: IncomingMessage, socket: Duplex): void {
-  if (!socket.writableEnded) socket.end()
-}

@@ -1,6 +1,5 @@
 import type { FastifyInstance } from 'fastify'
-import { REDIS_PROBE_TIMEOUT_MS } from '../../plugins/app/metrics.js'
-import { redisLatencyMs } from '../../server/health.js'
+import { REDIS_PROBE_TIMEOUT_MS, redisLatencyMs } from '../../http/redis-latency.js'
 
 /**
  * GET /admin/health: Redis's round trip (null when it does not answer in time), this server's

@@ -2,7 +2,7 @@ import type { FastifyInstance } from 'fastify'
 import healthRoutes from './health.js'
 import spaceRoutes from './spaces.js'
 import statsRoutes from './stats.js'
-import { sendError } from '../../server/http-errors.js'
+import { sendError } from '../../http/http-errors.js'
 
 /** Operator routes under /admin, all behind the admin token. */
 export default async function adminRoutes (fastify: FastifyInstance): Promise<void> {

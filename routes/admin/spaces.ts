@@ -1,7 +1,7 @@
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
 import { Type } from 'typebox'
 import { MAX_OBSTACLES, MAX_SPACE_SIDE, SPACE_ID_PATTERN, defineSpace } from '../../src/spaces/space.js'
-import { sendError } from '../../server/http-errors.js'
+import { sendError } from '../../http/http-errors.js'
 
 const Side = Type.Integer({ minimum: 1, maximum: MAX_SPACE_SIDE })
 const Params = Type.Object({ spaceId: Type.String({ pattern: SPACE_ID_PATTERN }) })

@@ -1,5 +1,5 @@
 import type { FastifyInstance } from 'fastify'
-import { prefersExposition } from '../../server/negotiate.js'
+import { prefersExposition } from '../../http/negotiate.js'
 
 /** GET /admin/stats: who is where, as JSON, or as the Prometheus exposition for a scraper. */
 export default async function statsRoutes (fastify: FastifyInstance): Promise<void> {

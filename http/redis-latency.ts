@@ -1,5 +1,8 @@
 import type { Redis } from 'ioredis'
 
+/** How long a health check or a scrape waits for Redis before calling it down. */
+export const REDIS_PROBE_TIMEOUT_MS = 600
+
 /**
  * One Redis round trip in ms (two decimals), or null when Redis did not answer within `timeoutMs`:
  * the caller answers in time even when Redis hangs.
