@@ -217,7 +217,7 @@ t.test('DELETE closes the connected users of the space with 4004 and removes the
   await new Promise((resolve) => setTimeout(resolve, 300))
   t.equal(await plaza.redis.exists(`${plaza.prefix}space:doomed:users`), 0, 'and stays gone')
   t.same(Object.keys(await plaza.usersInRedis('other')), ['carol'], 'other spaces keep their users')
-  t.same(await carol.unread(), [], 'users of other spaces are not told')
+  t.same(await carol.quiet(), [], 'users of other spaces are not told')
 
   const late = await TestClient.connect(`${plaza.wsBase}/ws`, 'plaza.v1')
   t.teardown(() => late.close())
@@ -241,13 +241,13 @@ t.test('a redefinition leaves users where they stand; their next move is judged 
 
   const east = await admin(plaza, 'PUT', '/admin/spaces/garden', { width: 7, height: 7, obstacles: [{ x: x + 1, y }] })
   t.equal(east.status, 200)
-  t.same(await alice.unread(), [], 'the user is not moved or told')
-  t.same(await bob.unread(), [], 'nor are peers')
+  t.same(await alice.quiet(), [], 'the user is not moved or told')
+  t.same(await bob.quiet(), [], 'nor are peers')
   t.match((await plaza.usersInRedis('garden')).alice, { x, y }, 'the user stands where they stood')
 
   alice.send({ type: 'move', payload: { x: x + 1, y } })
   t.strictSame((await alice.next('move-rejected')).payload, { x, y, reason: 'blocked' }, 'a step onto the new obstacle is blocked')
-  t.same(await bob.unread(), [], 'peers hear nothing of it')
+  t.same(await bob.quiet(), [], 'peers hear nothing of it')
 
   // Now the user's own tile becomes an obstacle: they stay on it, and may step off (only the target counts).
   const onTop = await admin(plaza, 'PUT', '/admin/spaces/garden', { width: 7, height: 7, obstacles: [{ x, y }] })

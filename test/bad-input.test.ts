@@ -116,7 +116,7 @@ async function validMoveStillWorks (t: Test, pair: Pair): Promise<void> {
   const step = neighbour(pair.spawn.x, pair.spawn.y, WIDTH)
   pair.sender.send({ type: 'move', payload: step })
   t.same((await pair.peer.next('user-moved')).payload, { userId: 'alice', ...step }, 'a valid move afterwards is seen by the peer')
-  t.same(await pair.sender.unread(), [], 'the move is not echoed')
+  t.same(await pair.sender.quiet(), [], 'the move is not echoed')
 }
 
 type BadCode = 'invalid-message' | 'unknown-type' | 'already-joined'
@@ -221,9 +221,9 @@ t.test('plaza.v1: a bad frame after join gets an error without close; the socket
       const bad = badFramesAfterJoin(pair)[i] as BadFrame
       sendRaw(pair.sender, bad.frame)
       await expectError(t, pair.sender, code)
-      t.same(await pair.sender.unread(), [], 'one error, nothing else')
+      t.same(await pair.sender.quiet(), [], 'one error, nothing else')
       t.ok(isOpen(pair.sender), 'not closed')
-      t.same(await pair.peer.unread(0), [], 'the peer heard nothing')
+      t.same(await pair.peer.quiet(), [], 'the peer heard nothing')
       await validMoveStillWorks(t, pair)
     })
   }
@@ -237,9 +237,9 @@ t.test('metaverse: a bad frame after join is silently ignored; the socket stays 
       const pair = await joinedPair(t, plaza, 'metaverse', `after-mv-${i}`)
       const bad = badFramesAfterJoin(pair)[i] as BadFrame
       sendRaw(pair.sender, bad.frame)
-      t.same(await pair.sender.unread(200), [], 'no frame arrives')
+      t.same(await pair.sender.quiet(), [], 'no frame arrives')
       t.ok(isOpen(pair.sender), 'not closed')
-      t.same(await pair.peer.unread(0), [], 'the peer heard nothing')
+      t.same(await pair.peer.quiet(), [], 'the peer heard nothing')
       await validMoveStillWorks(t, pair)
     })
   }
@@ -286,9 +286,9 @@ t.test('a barrage of bad frames from one user changes nothing for anyone else, i
   for (let i = 0; i < garbage.length; i++) errors.push(await pair.sender.next('error'))
   t.equal(errors.length, garbage.length, 'the plaza.v1 sender got one error per bad frame')
   t.ok(errors.every((e) => !('close' in e.payload)), 'none of them announces a close')
-  t.same(await pair.sender.unread(300), [], 'and nothing else')
-  t.same(await carol.unread(0), [], 'the metaverse sender got nothing at all')
-  t.same(await pair.peer.unread(0), [], 'the peer received nothing')
+  t.same(await pair.sender.quiet(), [], 'and nothing else')
+  t.same(await carol.quiet(), [], 'the metaverse sender got nothing at all')
+  t.same(await pair.peer.quiet(), [], 'the peer received nothing')
   t.ok(isOpen(pair.sender) && isOpen(carol) && isOpen(pair.peer), 'every socket is still open')
 
   const after = await positions()
@@ -305,7 +305,7 @@ t.test('extra fields are ignored: a move naming another userId moves only the se
   const step = neighbour(pair.spawn.x, pair.spawn.y, WIDTH)
   pair.sender.send({ type: 'move', userId: 'bob', payload: { ...step, userId: 'bob', username: 'Bob', connected: false } })
   t.same((await pair.peer.next('user-moved')).payload, { userId: 'alice', ...step }, 'the peer sees the sender move, under the sender\'s userId')
-  t.same(await pair.sender.unread(), [], 'no error, no echo')
+  t.same(await pair.sender.quiet(), [], 'no error, no echo')
   const users = await settle(() => plaza.usersInRedis('extra'), (u) => u.alice?.x === step.x && u.alice?.y === step.y)
   t.match(users.alice, { x: step.x, y: step.y, connected: true }, 'the sender moved in Redis')
   t.match(users.bob, { x: pair.peerSpawn.x, y: pair.peerSpawn.y, connected: true }, 'the named user did not move')
@@ -321,7 +321,7 @@ t.test('extra fields are ignored: a move naming another userId moves only the se
   mallory.send({ type: 'move', payload: { ...mStep, userId: 'alice' } })
   t.same((await pair.peer.next('user-moved')).payload, { userId: 'mallory', ...mStep })
   t.same((await pair.sender.next('user-moved')).payload, { userId: 'mallory', ...mStep })
-  t.same(await mallory.unread(), [], 'the metaverse mover hears nothing back')
+  t.same(await mallory.quiet(), [], 'the metaverse mover hears nothing back')
 })
 
 t.test('extra fields in join are ignored: the identity comes from the token, never the payload', async (t) => {
@@ -357,8 +357,8 @@ t.test('prototype-pollution keys are refused as invalid-message, pollute nothing
     sendRaw(pair.sender, JSON.stringify({ type, payload: { x, y } }))
     await expectError(t, pair.sender, 'unknown-type')
   }
-  t.same(await pair.sender.unread(), [], 'one error per frame, nothing else')
-  t.same(await pair.peer.unread(0), [], 'the peer saw no move')
+  t.same(await pair.sender.quiet(), [], 'one error per frame, nothing else')
+  t.same(await pair.peer.quiet(), [], 'the peer saw no move')
 
   // The server runs in this process: had any key reached a prototype, plain objects here would show it.
   const probe: Record<string, unknown> = {}
@@ -415,8 +415,8 @@ t.test('a frame over MAX_MESSAGE_BYTES closes the socket with 1009, before and a
     const earlyMv = await open(t, plaza, 'metaverse')
     sendRaw(earlyMv, big)
     await expectClosedSilently(t, earlyMv, 1009)
-    t.same(await pair.peer.unread(0), [], 'the joined peer heard nothing')
-    t.same(await pair.sender.unread(0), [], 'nor the other joined user')
+    t.same(await pair.peer.quiet(), [], 'the joined peer heard nothing')
+    t.same(await pair.sender.quiet(), [], 'nor the other joined user')
   })
 
   await t.test('after join', async (t) => {
@@ -478,12 +478,37 @@ t.test('a socket that never joins is closed with 1008 after JOIN_TIMEOUT_MS', as
   const idleMv = await open(t, plaza, 'metaverse')
   const joined = await open(t, plaza, 'plaza.v1')
   await joined.join('room', plaza.token({ userId: 'prompt' }))
+  // Opened after `joined`: when its timeout has closed it, `joined`'s would have fired too.
+  const witness = await open(t, plaza, 'plaza.v1')
   await expectRefused(t, idle, 'not-joined', 1008)
   await expectClosedSilently(t, idleMv, 1008)
-  await sleep(700)
+  await expectRefused(t, witness, 'not-joined', 1008)
   t.ok(isOpen(joined), 'a socket that joined in time is not closed')
-  joined.send({ type: 'heartbeat', payload: { timestamp: 5 } })
-  t.equal((await joined.next('heartbeat')).payload.timestamp, 5)
+  t.same(await joined.quiet(), [], 'and is still served')
+})
+
+t.test('after a leave the join timeout starts again: a socket that does not join again is closed with 1008', async (t) => {
+  const plaza = await startApp(t, { JOIN_TIMEOUT_MS: 500 })
+  await plaza.defineSpace({ id: 'room' })
+  const v1 = await open(t, plaza, 'plaza.v1')
+  const mv = await open(t, plaza, 'metaverse')
+  await v1.join('room', plaza.token({ userId: 'alice' }))
+  await mv.join('room', plaza.token({ userId: 'bob' }))
+  await v1.next('user-joined-space')
+  // Bob (metaverse) leaves first, so that he is not told of alice's leave.
+  const bobLeft = Date.now()
+  mv.send({ type: 'leave', payload: {} })
+  t.same((await v1.next('user-left')).payload, { userId: 'bob' })
+  const aliceLeft = Date.now()
+  v1.send({ type: 'leave', payload: {} })
+  v1.send({ type: 'heartbeat', payload: { timestamp: 1 } })
+  t.same((await v1.next()).payload, { code: 'not-joined', message: '"heartbeat" before "join"' }, 'premise: left (a heartbeat is refused), still open')
+  await expectClosedSilently(t, mv, 1008)
+  const bobAfter = Date.now() - bobLeft
+  await expectRefused(t, v1, 'not-joined', 1008)
+  const aliceAfter = Date.now() - aliceLeft
+  // Timers never fire early (10 ms spared for the clocks' rounding): sooner, something else closed it.
+  t.ok(bobAfter >= 490 && aliceAfter >= 490, `each closed a full timeout after its leave (${bobAfter}, ${aliceAfter} ms)`)
 })
 
 // ---------------------------------------------------------------------------------------------
@@ -664,7 +689,7 @@ t.test('with WS_DIALECT=metaverse, a client without subprotocol speaks metaverse
   t.same(Object.keys(joined).sort(), ['spawn', 'userId', 'users'], 'metaverse space-joined: no resumed, no space')
   t.notOk('resumed' in joined)
   bare.send({ type: 'bogus', payload: {} })
-  t.same(await bare.unread(), [], 'no error: metaverse never hears one')
+  t.same(await bare.quiet(), [], 'no error: metaverse never hears one')
   t.ok(isOpen(bare))
   const explicit = await open(t, plaza, 'plaza.v1')
   const explicitJoined = await explicit.join('room', plaza.token({ userId: 'explicit' }))

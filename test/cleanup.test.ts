@@ -15,7 +15,8 @@ async function writeEntry (plaza: TestApp, spaceId: string, userId: string, entr
 }
 
 t.test('ghosts are swept after STALE_USER_MS and plaza.v1 peers told; connected idle users stay', async (t) => {
-  const plaza = await startApp(t, { STALE_USER_MS: 600, CLEANUP_INTERVAL_MS: 100 })
+  // Long enough that a sweep a whole STALE_USER_MS late stands out from a busy machine's delays.
+  const plaza = await startApp(t, { STALE_USER_MS: 1500, CLEANUP_INTERVAL_MS: 100 })
   await plaza.defineSpace({ id: 'hall' })
   const alice = await TestClient.connect(`${plaza.wsBase}/ws`, 'plaza.v1')
   const carol = await TestClient.connect(`${plaza.wsBase}/ws`, 'metaverse')
@@ -35,14 +36,15 @@ t.test('ghosts are swept after STALE_USER_MS and plaza.v1 peers told; connected 
   const ghost = await settle(async () => (await plaza.usersInRedis('hall')).bob, (e) => e?.connected === false)
   t.equal(ghost?.connected, false, 'bob is a ghost first')
 
-  t.same((await alice.next('user-left', 3000)).payload, { userId: 'bob' }, 'plaza.v1 peers are told when the ghost is swept')
+  t.same((await alice.next('user-left', 5000)).payload, { userId: 'bob' }, 'plaza.v1 peers are told when the ghost is swept')
   const sweptAfter = Date.now() - droppedAt
-  t.ok(sweptAfter >= 500, `not before STALE_USER_MS (${sweptAfter} ms)`)
-  t.ok(sweptAfter <= 600 + 100 + 500, `on time: within STALE_USER_MS, one CLEANUP_INTERVAL_MS and some slack (${sweptAfter} ms)`)
+  t.ok(sweptAfter >= 1400, `not before STALE_USER_MS (${sweptAfter} ms)`)
+  t.ok(sweptAfter <= 1500 + 100 + 1000, `on time: within STALE_USER_MS, one CLEANUP_INTERVAL_MS and some slack (${sweptAfter} ms)`)
   const users = await plaza.usersInRedis('hall')
   t.same(Object.keys(users).sort(), ['alice', 'carol'], 'the ghost is gone from Redis; connected idle users stay')
   t.same(await plaza.redis.zrange(`${plaza.prefix}plaza:presence`, '0', '-1').then((m) => m.sort()), ['hall alice', 'hall carol'], 'and from the index')
-  t.same(await carol.unread(), [], 'metaverse peers are not told twice')
+  // The sweep tells everyone in one turn: alice has heard, so a round trip of carol's shows all.
+  t.same(await carol.quiet(), [], 'metaverse peers are not told twice')
 
   // Long past STALE_USER_MS, idle but connected users are still there.
   await new Promise((resolve) => setTimeout(resolve, 1000))

@@ -13,6 +13,7 @@ t.test('corkForThisTurn answers true at a turn\'s first frame only, and uncorks 
   const client = new WebSocket(`ws://127.0.0.1:${port}`)
   t.teardown(() => client.terminate())
   const [socket] = await once(server, 'connection') as [WebSocket]
+  // Corking is a state of the TCP socket, which ws keeps in a private field: the only place to read it.
   const raw = (socket as unknown as { _socket: { writableCorked: number } })._socket
 
   t.equal(corkForThisTurn(socket), true, 'the first frame of a turn corks')

@@ -9,11 +9,34 @@ import { chromium, type Browser, type Page } from 'playwright-core'
 import t from 'tap'
 import { buildApp } from '../server/app.js'
 import { isolate, startApp, testEnv } from './helpers/app.js'
+import { sampleValue, scrape } from './helpers/metrics.js'
 import { freePort } from './helpers/process.js'
 import { startProxy } from './helpers/tcp-proxy.js'
 
 const CHROMIUM = '/usr/bin/chromium'
 const WAIT = { timeout: 15_000 }
+
+/** Moves the server accepted, from its /metrics. */
+const acceptedMoves = async (httpBase: string): Promise<number | undefined> =>
+  sampleValue(await scrape(httpBase), 'plaza_moves_total', { result: 'accepted' })
+
+/** The people list of `page` as it shows `userId`: position and whether connected. */
+const seen = (page: Page, userId: string) => page.$eval(`#people li[data-user-id="${userId}"]`,
+  (li) => ({ x: Number((li as HTMLElement).dataset.x), y: Number((li as HTMLElement).dataset.y), connected: (li as HTMLElement).dataset.connected === 'true', text: li.textContent }))
+
+/** Until the people list of `page` shows `userId` with every `state` field (data-x, data-connected…). */
+const waitUntil = (page: Page, userId: string, state: Record<string, unknown>) =>
+  page.waitForFunction(({ userId, state }) => {
+    const li = document.querySelector<HTMLElement>(`#people li[data-user-id="${userId}"]`)
+    return li !== null && Object.entries(state).every(([k, v]) => li.dataset[k] === String(v))
+  }, { userId, state }, WAIT)
+
+/** Every frame `page` sends over any of its WebSockets, parsed, in order. */
+function framesSentBy (page: Page): Array<{ type: string, payload: Record<string, unknown> }> {
+  const frames: Array<{ type: string, payload: Record<string, unknown> }> = []
+  page.on('websocket', (ws) => ws.on('framesent', ({ payload }) => { frames.push(JSON.parse(String(payload))) }))
+  return frames
+}
 
 // A browser on a loaded 2-core machine is slow to start and to paint: more than the default minute.
 t.setTimeout(240_000)
@@ -24,6 +47,7 @@ if (!existsSync(CHROMIUM)) {
   t.test('two windows see each other, moves, a network cut, a closed window and a server restart', async (t) => {
     const { prefix, closers } = isolate(t)
     const port = await freePort()
+    const httpBase = `http://127.0.0.1:${port}`
     // A short ping interval so that the server notices a cut network within a second.
     const env = testEnv(prefix, { GUEST_AUTH: 'true', PING_INTERVAL_MS: 300 })
     let app: FastifyInstance | undefined
@@ -57,20 +81,12 @@ if (!existsSync(CHROMIUM)) {
       await page.waitForSelector('#status[data-status="connected"]', WAIT)
       return page
     }
-    /** The people list of `page` as it shows `userId`: position and whether connected. */
-    const seen = (page: Page, userId: string) => page.$eval(`#people li[data-user-id="${userId}"]`,
-      (li) => ({ x: Number((li as HTMLElement).dataset.x), y: Number((li as HTMLElement).dataset.y), connected: (li as HTMLElement).dataset.connected === 'true', text: li.textContent }))
     /** The opacity (0–255) of what is drawn at the centre of tile `at` on the page's map (the map itself is transparent). */
     const opacityAt = (page: Page, at: { x: number, y: number }) => page.$eval('#map', (canvas, { at, width }) => {
       const c = canvas as HTMLCanvasElement
       const tile = c.width / width
       return c.getContext('2d')?.getImageData(Math.floor((at.x + 0.5) * tile), Math.floor((at.y + 0.5) * tile), 1, 1).data[3] ?? -1
     }, { at, width: space.width })
-    const waitUntil = (page: Page, userId: string, state: Record<string, unknown>) =>
-      page.waitForFunction(({ userId, state }) => {
-        const li = document.querySelector<HTMLElement>(`#people li[data-user-id="${userId}"]`)
-        return li !== null && Object.entries(state).every(([k, v]) => li.dataset[k] === String(v))
-      }, { userId, state }, WAIT)
 
     const began = Date.now()
     const step = (name: string) => t.comment(`${((Date.now() - began) / 1000).toFixed(1)} s: ${name}`)
@@ -95,12 +111,13 @@ if (!existsSync(CHROMIUM)) {
     await alice.keyboard.press(key)
     await waitUntil(alice, 'guest:alice', { x: to.x, y: to.y })
     await waitUntil(bob, 'guest:alice', { x: to.x, y: to.y, connected: true })
-    t.pass(`Alice stepped ${key} to (${to.x}, ${to.y}) and Bob saw it`)
+    t.match(await seen(bob, 'guest:alice'), { ...to, connected: true }, `Alice stepped ${key} to (${to.x}, ${to.y}) and Bob saw it`)
 
     step('Alice moved')
     // 3. Alice's browser goes offline (DevTools' switch): her page drops the connection at once, so
     // Bob sees her fade, where she was, although the browser would go on answering pings.
     const live = await opacityAt(bob, to)
+    const aliceSent = framesSentBy(alice)
     await aliceContext.setOffline(true)
     await alice.waitForSelector('#status[data-status="offline"]', WAIT)
     t.equal(await alice.textContent('#status-text'), 'Offline: no network; reconnecting when it is back')
@@ -109,7 +126,8 @@ if (!existsSync(CHROMIUM)) {
     const faded = await opacityAt(bob, to)
     t.ok(live === 255 && faded > 0 && faded < 128, `her avatar is drawn faded on Bob's map (opacity ${live} → ${faded})`)
     // Keys while offline move nothing, on her screen or on return (only the server could say yes).
-    const accepted = app?.roomManager.counters.moves.accepted
+    // 120 ms apart: the page takes one step per 100 ms.
+    const accepted = await acceptedMoves(httpBase)
     for (const k of ['ArrowUp', 'ArrowDown', 'ArrowLeft', 'ArrowRight']) {
       await alice.keyboard.press(k)
       await alice.waitForTimeout(120)
@@ -122,8 +140,16 @@ if (!existsSync(CHROMIUM)) {
     await waitUntil(bob, 'guest:alice', { connected: true, x: to.x, y: to.y })
     await waitUntil(alice, 'guest:alice', { x: to.x, y: to.y })
     await waitUntil(alice, 'guest:bob', { connected: true })
-    await alice.waitForTimeout(300)
-    t.equal(app?.roomManager.counters.moves.accepted, accepted, 'and nothing was sent on her return')
+    // Then she steps back and forth. Whatever her page had kept from offline would have gone out on
+    // this socket before these steps, and been handled before Bob sees them.
+    const opposite = { ArrowRight: 'ArrowLeft', ArrowLeft: 'ArrowRight', ArrowDown: 'ArrowUp', ArrowUp: 'ArrowDown' } as const
+    await alice.keyboard.press(opposite[key])
+    await waitUntil(bob, 'guest:alice', { x: from.x, y: from.y })
+    await alice.waitForTimeout(120)
+    await alice.keyboard.press(key)
+    await waitUntil(bob, 'guest:alice', { x: to.x, y: to.y })
+    t.same(aliceSent.filter((f) => f.type === 'move').map((f) => f.payload), [{ x: from.x, y: from.y }, to], 'nothing was sent on her return: her page sent these two steps, no other move')
+    t.equal(await acceptedMoves(httpBase), (accepted ?? Number.NaN) + 2, 'and the server accepted those two moves only')
     step('offline and back')
 
     // 4. A cut the browser does not know about (the relay resets her connection and refuses new
@@ -151,7 +177,8 @@ if (!existsSync(CHROMIUM)) {
     await waitUntil(reopened, 'guest:bob', { connected: true })
     await waitUntil(reopened, 'guest:alice', { x: to.x, y: to.y })
     await waitUntil(bob, 'guest:alice', { connected: true, x: to.x, y: to.y })
-    t.pass('reopened: Alice sees Bob at once, Bob sees her back where she was')
+    t.match({ bob: await seen(reopened, 'guest:bob'), alice: await seen(bob, 'guest:alice') }, { bob: { connected: true }, alice: { ...to, connected: true } },
+      'reopened: Alice sees Bob at once, Bob sees her back where she was')
 
     step('Alice reopened and resumed')
     // 6. The server restarts under both: both reconnect on their own and see each other again.
@@ -164,14 +191,15 @@ if (!existsSync(CHROMIUM)) {
     await bob.waitForSelector('#status[data-status="connected"]', WAIT)
     await waitUntil(bob, 'guest:alice', { connected: true, x: to.x, y: to.y })
     await waitUntil(reopened, 'guest:bob', { connected: true, x: bobAt.x, y: bobAt.y })
-    t.pass('after the restart both are back, each where they were')
+    t.match({ bob: await seen(reopened, 'guest:bob'), alice: await seen(bob, 'guest:alice') }, { bob: { x: bobAt.x, y: bobAt.y, connected: true }, alice: { ...to, connected: true } },
+      'after the restart both are back, each where they were')
     step('both back after the restart')
 
     t.same(errors, [], 'no page errors')
   })
 
   t.test('the demo\'s other states: leave and join again, a second window taking over, an unknown space', async (t) => {
-    const { app, httpBase, defineSpace } = await startApp(t, { GUEST_AUTH: 'true' })
+    const { httpBase, defineSpace } = await startApp(t, { GUEST_AUTH: 'true' })
     await defineSpace({ id: 'states', width: 8, height: 8 })
     const browser: Browser = await chromium.launch({ executablePath: CHROMIUM, args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking'] })
     t.teardown(() => browser.close())
@@ -198,7 +226,7 @@ if (!existsSync(CHROMIUM)) {
     await alice.click('#retry')
     await alice.waitForSelector('#status[data-status="connected"]', WAIT)
     await bob.waitForSelector('#people li[data-user-id="guest:alice"][data-connected="true"]', WAIT)
-    t.equal(app.roomManager.counters.leaves, 1)
+    t.equal(sampleValue(await scrape(httpBase), 'plaza_leaves_total'), 1, 'the server counted one leave')
 
     // Bob opens a second window as himself: the first says so and offers to take it back.
     const bob2 = await bobContext.newPage()
@@ -210,14 +238,23 @@ if (!existsSync(CHROMIUM)) {
     await bob.click('#retry')
     await bob.waitForSelector('#status[data-status="connected"]', WAIT)
     await bob2.waitForSelector('#status[data-status="offline"]', WAIT)
-    t.equal(app.roomManager.counters.joins.takeover, 2, 'taken over, and back')
+    t.equal(sampleValue(await scrape(httpBase), 'plaza_joins_total', { kind: 'takeover' }), 2, 'taken over, and back')
     t.equal((await alice.$$('#people li[data-user-id="guest:bob"]')).length, 1, 'Alice saw one Bob all along')
 
-    // Keys while offline move nothing: there is nobody to tell.
-    const before = app.roomManager.counters.moves.accepted
+    // Keys in the window taken over move nothing: there is nobody to tell. Then Bob steps in his
+    // window: by the time Alice sees that step, a move from the other window would show.
+    const bob2Sent = framesSentBy(bob2)
+    const before = await acceptedMoves(httpBase)
     await bob2.keyboard.press('ArrowUp')
+    await bob2.waitForTimeout(120)
     await bob2.keyboard.press('ArrowDown')
-    t.equal(app.roomManager.counters.moves.accepted, before)
+    const bobAt = await seen(bob, 'guest:bob')
+    const [key, dx] = bobAt.x + 1 < 8 ? ['ArrowRight', 1] : ['ArrowLeft', -1]
+    await bob.keyboard.press(key)
+    await waitUntil(alice, 'guest:bob', { x: bobAt.x + dx, y: bobAt.y, connected: true })
+    t.same(bob2Sent, [], 'the window taken over sent nothing')
+    t.equal(await acceptedMoves(httpBase), (before ?? Number.NaN) + 1, 'the server accepted Bob\'s one step only')
+    t.equal(await bob2.getAttribute('#status', 'data-status'), 'offline', 'and that window is still offline')
 
     // A space that does not exist: said so, with no button that cannot help.
     const lost = await (await browser.newContext()).newPage()

@@ -240,8 +240,8 @@ t.test('invalid UTF-8 after join: plaza.v1 is told invalid-message, metaverse he
   t.same(Object.keys(payload).sort(), ['code', 'message'], 'an error without close: the socket stays open')
   t.equal(payload.code, 'invalid-message')
   sendInvalidUtf8(bob)
-  t.same(await bob.unread(300), [], 'metaverse: no frame, and nothing of alice\'s bad frame either')
-  t.same(await alice.unread(0), [], 'plaza.v1: nothing of bob\'s bad frame')
+  t.same(await bob.quiet(), [], 'metaverse: no frame, and nothing of alice\'s bad frame either')
+  t.same(await alice.quiet(), [], 'plaza.v1: nothing of bob\'s bad frame')
   t.ok(isOpen(alice) && isOpen(bob), 'both sockets are still open')
 
   const aliceStep = neighbour(aliceAt.x, aliceAt.y, WIDTH)
@@ -250,8 +250,8 @@ t.test('invalid UTF-8 after join: plaza.v1 is told invalid-message, metaverse he
   const bobStep = neighbour(bobAt.x, bobAt.y, WIDTH)
   bob.send({ type: 'move', payload: bobStep })
   t.same((await alice.next('user-moved')).payload, { userId: 'bob', ...bobStep }, 'metaverse: a move afterwards works')
-  t.same(await alice.unread(), [], 'nothing else reached alice')
-  t.same(await bob.unread(0), [], 'nothing else reached bob')
+  t.same(await alice.quiet(), [], 'nothing else reached alice')
+  t.same(await bob.quiet(), [], 'nothing else reached bob')
 })
 
 // ---------------------------------------------------------------------------------------------
@@ -388,7 +388,7 @@ t.test('a hung Redis does not stall shutdown of the app', async (t) => {
     alice.send({ type: 'move', payload: i % 2 === 0 ? step : spawn })
     await sleep(100)
   }
-  t.same(await alice.unread(0), [], 'premise: every move was accepted')
+  t.same(await alice.quiet(), [], 'premise: every move was accepted')
 
   const started = performance.now()
   const closing = plaza.close().then(() => performance.now() - started)
@@ -436,8 +436,8 @@ t.test('DELETE of a space while Redis is down: 503 and nothing deleted; once Red
   const refused = await http(plaza, 'DELETE', '/admin/spaces/square')
   t.equal(refused.status, 503, 'DELETE → 503')
   t.match(refused.body?.message, /not deleted/, `the message says nothing was deleted: ${JSON.stringify(refused.body)}`)
-  t.same(await alice.unread(), [], 'alice is told nothing')
-  t.same(await bob.unread(0), [], 'bob is told nothing')
+  t.same(await alice.quiet(), [], 'alice is told nothing')
+  t.same(await bob.quiet(), [], 'bob is told nothing')
   t.ok(isOpen(alice) && isOpen(bob), 'nobody was closed')
   const step = neighbour(spawn.x, spawn.y, WIDTH)
   alice.send({ type: 'move', payload: step })

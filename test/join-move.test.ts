@@ -26,11 +26,36 @@ t.test('plaza.v1 and metaverse clients share a space and see each other join and
   const step = neighbour(spawn.x, spawn.y, 12)
   alice.send({ type: 'move', payload: { ...step, userId: 'mallory' } })
   t.same((await bob.next('movement')).payload, { userId: 'alice', ...step }, 'the mover is named by the token, not the payload')
-  t.same(await alice.unread(), [], 'a move is never echoed to the mover')
+  t.same(await alice.quiet(), [], 'a move is never echoed to the mover')
 
   const bobStep = neighbour(bobSpawn.x, bobSpawn.y, 12)
   bob.send({ type: 'move', payload: bobStep })
   t.same((await alice.next('user-moved')).payload, { userId: 'bob', ...bobStep })
+})
+
+t.test('frames sent while the join is resolved are handled after it, in the order sent', async (t) => {
+  const plaza = await startApp(t)
+  // 3x3, nobody in it: the centre is the only tile whose four neighbours are free, so alice spawns
+  // at (1, 1) and can walk before she has heard so.
+  await plaza.defineSpace({ id: 'small', width: 3, height: 3 })
+  const alice = await TestClient.connect(`${plaza.wsBase}/ws`, 'plaza.v1')
+  const bob = await TestClient.connect(`${plaza.wsBase}/ws`, 'plaza.v1')
+  t.teardown(() => Promise.all([alice.close(), bob.close()]))
+
+  // A walk in which each step is next to the one before only: out of order, steps are refused.
+  const walk = [{ x: 2, y: 1 }, { x: 2, y: 2 }, { x: 1, y: 2 }, { x: 0, y: 2 }, { x: 0, y: 1 }]
+  alice.send({ type: 'join', payload: { spaceId: 'small', token: plaza.token({ userId: 'alice' }) } })
+  alice.send({ type: 'heartbeat', payload: { timestamp: 1 } })
+  for (const [i, step] of walk.entries()) {
+    alice.send({ type: 'move', payload: step })
+    if (i === 2) alice.send({ type: 'heartbeat', payload: { timestamp: 2 } })
+  }
+  t.match(await alice.next(), { type: 'space-joined', payload: { spawn: { x: 1, y: 1 } } }, 'the join is answered first, at the centre')
+  t.match(await alice.next(), { type: 'heartbeat', payload: { timestamp: 1 } }, 'then the frames behind it, in order')
+  t.match(await alice.next(), { type: 'heartbeat', payload: { timestamp: 2 } })
+  t.same(await alice.quiet(), [], 'no step was refused')
+  const users = (await bob.join('small', plaza.token({ userId: 'bob' }))).users
+  t.match(users, [{ userId: 'alice', x: 0, y: 1 }], 'a peer finds her where the walk ends')
 })
 
 t.test('a move is refused with the first broken rule, and the mover is told where they are', async (t) => {
@@ -57,14 +82,14 @@ t.test('a move is refused with the first broken rule, and the mover is told wher
   await rejected({ x: wall, y: 0 }, 'blocked')
   // Four moves so far fill (and pass) the window of 3: the next valid step is rate-limited.
   await rejected({ x: free, y: 0 }, 'rate-limited')
-  t.same(await bob.unread(), [], 'peers hear nothing of refused moves')
+  t.same(await bob.quiet(), [], 'peers hear nothing of refused moves')
 
   // The window is one second: after it, the same step is accepted.
   await new Promise((resolve) => setTimeout(resolve, 1050))
   alice.send({ type: 'move', payload: { x: free, y: 0 } })
   t.same((await bob.next('movement')).payload, { userId: 'alice', x: free, y: 0 })
   x = free
-  t.same(await alice.unread(), [])
+  t.same(await alice.quiet(), [], 'accepted: no refusal, no echo')
 })
 
 t.test('metaverse movers hear movement-rejected with their position only', async (t) => {
@@ -94,8 +119,8 @@ t.test('heartbeat is answered in plaza.v1 and ignored in metaverse', async (t) =
   t.ok(typeof beat.serverTime === 'number' && beat.serverTime >= before, 'serverTime is the server clock')
   a.send({ type: 'heartbeat-response', payload: {} })
   b.send({ type: 'heartbeat', payload: { timestamp: 1 } })
-  t.same(await a.unread(), [], 'heartbeat-response is accepted silently')
-  t.same(await b.unread(), [], 'metaverse gets no heartbeat answer')
+  t.same(await a.quiet(), [], 'heartbeat-response is accepted silently')
+  t.same(await b.quiet(), [], 'metaverse gets no heartbeat answer')
 })
 
 t.test('leave removes the user for everyone; the socket stays open and can join again', async (t) => {
@@ -123,5 +148,5 @@ t.test('leave removes the user for everyone; the socket stays open and can join 
   t.equal((await bob.next('error')).payload.code, 'not-joined', 'a move after leave is refused, the socket stays')
   const again = await bob.join('two', plaza.token({ userId: 'bob' }))
   t.equal(again.resumed, false, 'a fresh join after a leave starts anew')
-  t.same(await alice.unread(), [], 'the other space is not told')
+  t.same(await alice.quiet(), [], 'the other space is not told')
 })

@@ -6,6 +6,7 @@ import { join } from 'node:path'
 import pino from 'pino'
 import t, { type Test } from 'tap'
 import { batchedDestination } from '../src/logger.js'
+import { settle } from './helpers/app.js'
 
 /** Log lines go out in batches (LOG_FLUSH_MS): within about the interval, and none lost at exit. */
 
@@ -32,18 +33,21 @@ t.test('a few lines wait for the interval, then go out together', async (t) => {
   await once(destination, 'ready')
   const log = pino(destination)
   for (const n of [1, 2, 3]) log.info({ n }, '📊 [SPACE JOIN] a line')
+  const started = Date.now()
   await sleep(200)
   t.equal(read(file), '', 'not written one by one')
-  await sleep(2800)
-  t.equal(read(file).split('\n').filter(Boolean).length, 3, 'all three within the interval')
+  const lines = await settle(() => read(file).split('\n').filter(Boolean).length, (n) => n === 3, 5000)
+  const after = Date.now() - started
+  t.equal(lines, 3, 'all three together')
+  t.ok(after <= 3000, `within about the interval (${after} ms of 2000)`)
 })
 
 t.test('a full batch goes out without waiting for the interval', async (t) => {
   const file = logFile(t)
   const log = pino(batchedDestination(file, 60_000))
   for (let n = 0; n < 40; n++) log.info({ n }, `a line long enough that forty of them pass four kilobytes ${'·'.repeat(80)}`)
-  await sleep(500)
-  t.ok(read(file).length >= 4096, `written long before the minute (${read(file).length} bytes)`)
+  const written = await settle(() => read(file).length, (n) => n >= 4096, 5000)
+  t.ok(written >= 4096, `written long before the minute (${written} bytes)`)
 })
 
 t.test('a line longer than a write carries goes out whole, in its place among the others', async (t) => {
@@ -55,8 +59,8 @@ t.test('a line longer than a write carries goes out whole, in its place among th
   log.info({ n: 1 }, '📊 [SPACE JOIN] before')
   log.info({ n: 2 }, long)
   log.info({ n: 3 }, '📊 [SPACE JOIN] after')
-  await sleep(500)
-  const lines = read(file).split('\n').filter(Boolean).map((line) => JSON.parse(line) as { n: number, msg: string })
+  const text = await settle(() => read(file), (text) => text.split('\n').filter(Boolean).length >= 3)
+  const lines = text.split('\n').filter(Boolean).map((line) => JSON.parse(line) as { n: number, msg: string })
   t.same(lines.map((l) => l.n), [1, 2, 3], 'in order')
   t.equal(lines[1]?.msg, long, 'the long line whole')
 })

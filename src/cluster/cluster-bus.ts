@@ -8,8 +8,8 @@ import { getOrCreate } from '../util/maps.js'
 /** What servers tell each other about a space, on its channel. */
 export type BusEvent =
   | RoomEvent
-  /** The user's avatar now belongs to server `by` (a second connection there). */
-  | { kind: 'takeover', userId: string, by: string }
+  /** The user's avatar now belongs to server `by` (a second connection there), under `username`. */
+  | { kind: 'takeover', userId: string, by: string, username?: string }
   /** A server subscribed to the space: the others answer with their roster. */
   | { kind: 'hello' }
   /** The sender's connected users in the space, positions current. */

@@ -13,8 +13,8 @@ export interface LocalRooms {
   isHere: (spaceId: string, userId: string) => boolean
   /** Tells this server's users of the space. */
   broadcast: (spaceId: string, event: RoomEvent) => void
-  /** Another server took the user's avatar over. */
-  handOver: (spaceId: string, userId: string, by: string) => void
+  /** Server `by` took the user's avatar over (perhaps under a new name). */
+  handOver: (spaceId: string, userId: string, by: string, username: string | undefined) => void
   /** Answers a server that said hello with this server's users of the space. */
   sendRoster: (spaceId: string) => void
 }
@@ -76,7 +76,7 @@ export class RemoteUsers {
           if (!local.isHere(spaceId, event.userId)) local.broadcast(spaceId, event)
           break
         case 'takeover':
-          local.handOver(spaceId, event.userId, event.by)
+          local.handOver(spaceId, event.userId, event.by, event.username)
           break
         case 'hello':
           local.sendRoster(spaceId)

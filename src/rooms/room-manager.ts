@@ -76,7 +76,7 @@ export class RoomManager {
   readonly #local: LocalRooms = {
     isHere: (spaceId, userId) => this.#rooms.get(spaceId)?.has(userId) === true,
     broadcast: (spaceId, event) => this.#broadcast(this.#rooms.get(spaceId), event),
-    handOver: (spaceId, userId, by) => this.#handOver(spaceId, userId, by),
+    handOver: (spaceId, userId, by, username) => this.#handOver(spaceId, userId, by, username),
     sendRoster: (spaceId) => this.#cluster.publish(spaceId, { kind: 'roster', users: this.#roster(spaceId) })
   }
 
@@ -146,6 +146,8 @@ export class RoomManager {
       existing.connectionId = peer.connectionId
       existing.username = identity.username
       replaced.end(REPLACED)
+      // The other servers learn the new name (a take-over is otherwise silent).
+      this.#cluster.publish(spaceId, { kind: 'takeover', userId: existing.userId, by: this.#serverId, username: existing.username })
       member = existing
       resumed = true
       announce = false
@@ -158,7 +160,7 @@ export class RoomManager {
       resumed = true
       announce = false
       this.counters.joins.takeover++
-      this.#cluster.publish(spaceId, { kind: 'takeover', userId: member.userId, by: this.#serverId })
+      this.#cluster.publish(spaceId, { kind: 'takeover', userId: member.userId, by: this.#serverId, username: member.username })
       this.#log.info({ spaceId, userId: identity.userId, from: elsewhere.serverId }, `🔁 [SPACE JOIN] ${identity.username} took over their avatar in space ${spaceId} from server ${elsewhere.serverId}`)
     } else {
       const previous = stored.find((u) => u.userId === identity.userId)
@@ -373,7 +375,7 @@ export class RoomManager {
   }
 
   /** Another server took the user's avatar: the connection here closes with 4009 and nobody is told. */
-  #handOver (spaceId: string, userId: string, by: string): void {
+  #handOver (spaceId: string, userId: string, by: string, username: string | undefined): void {
     const room = this.#rooms.get(spaceId)
     const member = room?.get(userId)
     const remote = this.#remote.of(spaceId)
@@ -382,13 +384,15 @@ export class RoomManager {
       this.#spacesPerUser.remove(userId)
       this.#presence.release(spaceId, userId)
       member.peer.end(REPLACED)
-      remote.set(userId, { userId, username: member.username, x: member.x, y: member.y, serverId: by })
+      remote.set(userId, { userId, username: username ?? member.username, x: member.x, y: member.y, serverId: by })
       this.#log.info({ spaceId, userId, to: by }, `🔁 [SPACE JOIN] ${member.username} was taken over by server ${by}`)
       this.#exitIfEmpty(spaceId)
       return
     }
     const user = remote.get(userId)
-    if (user !== undefined) user.serverId = by
+    if (user === undefined) return
+    user.serverId = by
+    if (username !== undefined) user.username = username
   }
 
   /** Puts a new member in a room, counting the rooms its user is in. */

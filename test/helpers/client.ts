@@ -14,6 +14,8 @@ export class TestClient {
   readonly received: Frame[] = []
   readonly closed: Promise<{ code: number, reason: string }>
   #cursor = 0
+  /** Heartbeat timestamps of `quiet()`, negative so that no test's own heartbeat is mistaken for one. */
+  static #roundTrips = 0
   #waiters: Array<() => void> = []
 
   private constructor (socket: WebSocket) {
@@ -78,7 +80,45 @@ export class TestClient {
     }
   }
 
-  /** Resolves to the frames that arrived within `ms` and were not yet read (a test expects none). */
+  /**
+   * The frames not yet read, once a round trip shows that the server has handled every frame this
+   * client sent before and sent it everything it had for it (frames on one socket stay in order).
+   * A test that expects nothing asserts `[]`: unlike a fixed wait, this cannot end before a late frame.
+   * plaza.v1 asks with a heartbeat; metaverse answers nothing but a refused move, so it asks with a
+   * move off the map (counted as an out-of-bounds refusal). The client must have joined.
+   * For a peer, call it after the sender's own: the peer's answer then follows whatever the
+   * sender's frames made the server send the peer.
+   */
+  async quiet (timeoutMs = 5000): Promise<Frame[]> {
+    const rest: Frame[] = []
+    if (this.dialect === 'metaverse') {
+      this.send({ type: 'move', payload: { x: -1, y: -1 } })
+      for (;;) {
+        const frame = await this.next(undefined, timeoutMs)
+        if (frame.type === 'movement-rejected') return rest
+        rest.push(frame)
+      }
+    }
+    const timestamp = -(++TestClient.#roundTrips)
+    this.send({ type: 'heartbeat', payload: { timestamp } })
+    for (;;) {
+      const frame = await this.next(undefined, timeoutMs)
+      if (frame.type === 'heartbeat' && frame.payload.timestamp === timestamp) return rest
+      rest.push(frame)
+    }
+  }
+
+  /** The dialect the server speaks to this client: the negotiated one, else what its join answer shows. */
+  get dialect (): 'plaza.v1' | 'metaverse' {
+    if (this.socket.protocol === 'plaza.v1' || this.socket.protocol === 'metaverse') return this.socket.protocol
+    const joined = this.received.find((f) => f.type === 'space-joined')
+    return joined !== undefined && !('resumed' in joined.payload) ? 'metaverse' : 'plaza.v1'
+  }
+
+  /**
+   * The frames that arrived within `ms` and were not yet read. A fixed wait proves nothing arrived
+   * only when nothing could arrive later; prefer `quiet()`, or use this where a socket is closed.
+   */
   async unread (ms = 150): Promise<Frame[]> {
     await new Promise((resolve) => setTimeout(resolve, ms))
     const rest = this.received.slice(this.#cursor)

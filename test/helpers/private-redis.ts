@@ -3,7 +3,7 @@ import { setTimeout as sleep } from 'node:timers/promises'
 import { promisify } from 'node:util'
 import { Redis } from 'ioredis'
 import type { Test } from 'tap'
-import { freePort } from './process.js'
+import { freePort, killOnExit } from './process.js'
 
 const execFileAsync = promisify(execFile)
 
@@ -33,6 +33,7 @@ export class PrivateRedis {
     const child = spawn('redis-server', ['--port', String(this.port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no'],
       { stdio: 'ignore' })
     this.#child = child
+    killOnExit(child)
     child.on('error', () => { /* seen as an exit below */ })
     const deadline = Date.now() + 5000
     for (;;) {
