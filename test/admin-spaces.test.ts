@@ -159,9 +159,12 @@ t.test('invalid definitions and ids are refused with 400 and a message naming th
   const plaza = await startApp(t)
   const cases: Array<[string, string, unknown, string[]]> = [
     ['width 0', 'room', { width: 0, height: 5 }, ['width']],
-    ['width 2000', 'room', { width: 2000, height: 5 }, ['width']],
+    ['a width beyond MAX_SPACE_CELLS', 'room', { width: 2_000_000, height: 1 }, ['width']],
+    ['2000x1000 tiles, beyond MAX_SPACE_CELLS', 'room', { width: 2000, height: 1000 }, ['2000x1000', 'MAX_SPACE_CELLS']],
     ['a non-integer height', 'room', { width: 5, height: 2.5 }, ['height']],
     ['a missing height', 'room', { width: 5 }, ['height']],
+    ['a body of null', 'room', null, ['body']],
+    ['obstacles that are not a list', 'room', { width: 5, height: 5, obstacles: 'many' }, ['obstacles']],
     ['an obstacle reaching outside the space', 'room', { width: 5, height: 5, obstacles: [{ x: 4, y: 4, width: 2 }] }, ['obstacles[0]', 'outside']],
     ['an obstacle starting outside the space', 'room', { width: 5, height: 5, obstacles: [{ x: 1, y: 1 }, { x: 5, y: 0 }] }, ['obstacles[1]', 'outside']],
     ['an obstacle with a negative x', 'room', { width: 5, height: 5, obstacles: [{ x: -1, y: 0 }] }, ['obstacles', 'x']],
@@ -289,7 +292,9 @@ t.test('a SPACES_FILE that is not a valid list of spaces stops the start, naming
     ['an obstacle outside its space', [{ id: 'broken', width: 4, height: 4, obstacles: [{ x: 4, y: 0 }] }], 'outside'],
     ['an invalid id', [{ id: 'no way!', width: 4, height: 4 }], 'id'],
     ['not an array', { id: 'solo', width: 4, height: 4 }, 'array'],
-    ['not JSON', '[{"id": "x", ', 'JSON']
+    ['not JSON', '[{"id": "x", ', 'JSON'],
+    ['more obstacles than MAX_OBSTACLES_PER_SPACE (10,000)', [{ id: 'crowded', width: 200, height: 200, obstacles: Array.from({ length: 10_001 }, (_, i) => ({ x: i % 200, y: Math.floor(i / 200) })) }], 'MAX_OBSTACLES_PER_SPACE'],
+    ['more spaces than MAX_SPACES (1,000)', Array.from({ length: 1001 }, (_, i) => ({ id: `s${i}`, width: 2, height: 2 })), 'MAX_SPACES']
   ]
   const files = cases.map(([, content]) => tempJsonFile(t, content))
   const missing = join(tmpdir(), `plaza-missing-${randomUUID()}.json`)

@@ -1,6 +1,10 @@
 import t from 'tap'
 import type { Test } from 'tap'
-import { MAX_OBSTACLES, MAX_SPACE_SIDE, Space, defineSpace, isSpaceId, type Obstacle, type SpaceDefinition, type SpaceInput } from '../src/spaces/space.js'
+import { Space, isSpaceId, now, spaceFromInput, type Obstacle, type SpaceDefinition, type SpaceInput, type SpaceLimits } from '../src/spaces/space.js'
+
+/** The defaults of MAX_OBSTACLES_PER_SPACE and MAX_SPACE_CELLS. */
+const LIMITS: SpaceLimits = { maxObstacles: 10_000, maxCells: 1_048_576 }
+const { maxObstacles: MAX_OBSTACLES, maxCells: MAX_CELLS } = LIMITS
 
 /** A deterministic random in [0, 1) (mulberry32), so that every run probes the same tiles. */
 function seeded (seed: number): () => number {
@@ -24,17 +28,17 @@ const randoms: Array<[string, () => () => number]> = [
 const space = (width: number, height: number, obstacles: Array<Partial<Obstacle> & { x: number, y: number }> = []): Space =>
   new Space({ id: 's', width, height, obstacles: obstacles.map((o) => ({ width: 1, height: 1, ...o })) })
 
-/** Builds through defineSpace, failing the test if it refuses. */
+/** Builds from unchecked input, failing the test if it is refused. */
 function defined (t: Test, id: string, input: SpaceInput): SpaceDefinition {
-  const result = defineSpace(id, input)
+  const result = now(spaceFromInput(id, input, LIMITS))
   if (typeof result === 'string') {
-    t.fail(`defineSpace refused ${JSON.stringify(input)}: ${result}`)
+    t.fail(`spaceFromInput refused ${JSON.stringify(input)}: ${result}`)
     throw new Error(result)
   }
-  return result
+  return result.definition
 }
 
-t.test('defineSpace normalizes a valid definition', async (t) => {
+t.test('a valid definition is normalized', async (t) => {
   t.strictSame(defined(t, 'room', { width: 10, height: 5 }), { id: 'room', width: 10, height: 5, obstacles: [] },
     'obstacles default to none')
   t.strictSame(defined(t, 'room', {
@@ -51,27 +55,29 @@ t.test('defineSpace normalizes a valid definition', async (t) => {
   t.strictSame(defined(t, 'room', extra).obstacles, [{ x: 1, y: 1, width: 1, height: 1 }], 'fields the protocol does not name are dropped')
   t.strictSame(defined(t, 'room', { width: 2, height: 1, obstacles: [{ x: 0, y: 0 }, { x: 0, y: 0 }] }).obstacles.length, 2,
     'overlapping obstacles are allowed while a tile stays free')
-  t.strictSame(defined(t, 'big', { width: MAX_SPACE_SIDE, height: MAX_SPACE_SIDE }).width, MAX_SPACE_SIDE, `${MAX_SPACE_SIDE} is the largest side`)
+  t.strictSame(defined(t, 'big', { width: 1024, height: 1024 }).width, 1024, `1024x1024 is ${MAX_CELLS} tiles, as many as a space may have`)
+  t.strictSame(defined(t, 'long', { width: MAX_CELLS, height: 1 }).width, MAX_CELLS, 'a side may be as long as the tiles allow')
   t.strictSame(defined(t, 'tiny', { width: 1, height: 1 }), { id: 'tiny', width: 1, height: 1, obstacles: [] }, 'a 1x1 space is fine')
   t.strictSame(defined(t, 'A-z_0.9', { width: 1, height: 1 }).id, 'A-z_0.9', 'ids may use A-Z a-z 0-9 _ . -')
   t.strictSame(defined(t, 'i'.repeat(128), { width: 1, height: 1 }).id.length, 128, 'ids may be 128 characters long')
 })
 
-t.test('defineSpace says what is wrong', async (t) => {
+t.test('an invalid definition is refused with a message saying what is wrong', async (t) => {
   const cases: Array<[string, string, unknown, string]> = [
     ['an empty id', '', { width: 5, height: 5 }, 'space id must be 1-128 characters'],
     ['an id with a space', 'a b', { width: 5, height: 5 }, 'space id'],
     ['an id with a slash', 'a/b', { width: 5, height: 5 }, 'space id'],
     ['an id with a non-ASCII letter', 'café', { width: 5, height: 5 }, 'space id'],
     ['an id of 129 characters', 'i'.repeat(129), { width: 5, height: 5 }, 'space id'],
-    ['width 0', 'r', { width: 0, height: 5 }, `width must be an integer from 1 to ${MAX_SPACE_SIDE}`],
+    ['width 0', 'r', { width: 0, height: 5 }, `width must be an integer from 1 to ${MAX_CELLS}`],
     ['a negative width', 'r', { width: -3, height: 5 }, 'width must be'],
-    [`width ${MAX_SPACE_SIDE + 1}`, 'r', { width: MAX_SPACE_SIDE + 1, height: 5 }, 'width must be'],
+    [`width ${MAX_CELLS + 1}`, 'r', { width: MAX_CELLS + 1, height: 1 }, 'width must be'],
+    ['1025x1024 tiles', 'r', { width: 1025, height: 1024 }, `a 1025x1024 space has 1049600 tiles, more than the ${MAX_CELLS} a space may have (MAX_SPACE_CELLS)`],
     ['a fractional width', 'r', { width: 2.5, height: 5 }, 'width must be'],
     ['a string width', 'r', { width: '5', height: 5 }, 'width must be'],
     ['a NaN width', 'r', { width: Number.NaN, height: 5 }, 'width must be'],
     ['a missing width', 'r', { height: 5 }, 'width must be'],
-    ['height 0', 'r', { width: 5, height: 0 }, `height must be an integer from 1 to ${MAX_SPACE_SIDE}`],
+    ['height 0', 'r', { width: 5, height: 0 }, `height must be an integer from 1 to ${MAX_CELLS}`],
     ['a fractional height', 'r', { width: 5, height: 1.5 }, 'height must be'],
     ['a missing height', 'r', { width: 5 }, 'height must be'],
     ['an Infinity height', 'r', { width: 5, height: Number.POSITIVE_INFINITY }, 'height must be'],
@@ -88,16 +94,16 @@ t.test('defineSpace says what is wrong', async (t) => {
     ['one obstacle covering every tile', 'r', { width: 3, height: 2, obstacles: [{ x: 0, y: 0, width: 3, height: 2 }] }, 'obstacles cover every tile'],
     ['obstacles covering every tile together', 'r', { width: 2, height: 2, obstacles: [{ x: 0, y: 0, width: 2 }, { x: 0, y: 1 }, { x: 1, y: 1 }] }, 'obstacles cover every tile'],
     ['a 1x1 space under an obstacle', 'r', { width: 1, height: 1, obstacles: [{ x: 0, y: 0 }] }, 'obstacles cover every tile'],
-    [`${MAX_OBSTACLES + 1} obstacles`, 'r', { width: 200, height: 200, obstacles: Array.from({ length: MAX_OBSTACLES + 1 }, (_, i) => ({ x: i % 200, y: Math.floor(i / 200) })) }, `at most ${MAX_OBSTACLES} obstacles`]
+    [`${MAX_OBSTACLES + 1} obstacles`, 'r', { width: 200, height: 200, obstacles: Array.from({ length: MAX_OBSTACLES + 1 }, (_, i) => ({ x: i % 200, y: Math.floor(i / 200) })) }, `${MAX_OBSTACLES + 1} obstacles, more than the ${MAX_OBSTACLES} a space may have (MAX_OBSTACLES_PER_SPACE)`]
   ]
   for (const [what, id, input, message] of cases) {
-    const result = defineSpace(id, input as SpaceInput)
+    const result = now(spaceFromInput(id, input as SpaceInput, LIMITS))
     t.equal(typeof result, 'string', `${what} is refused`)
     t.ok(typeof result === 'string' && result.includes(message), `${what}: "${typeof result === 'string' ? result : 'accepted'}" says "${message}"`)
   }
-  const justEnough = defineSpace('r', { width: 200, height: 200, obstacles: Array.from({ length: MAX_OBSTACLES }, (_, i) => ({ x: i % 200, y: Math.floor(i / 200) })) })
+  const justEnough = now(spaceFromInput('r', { width: 200, height: 200, obstacles: Array.from({ length: MAX_OBSTACLES }, (_, i) => ({ x: i % 200, y: Math.floor(i / 200) })) }, LIMITS))
   t.equal(typeof justEnough, 'object', `${MAX_OBSTACLES} obstacles are accepted`)
-  const oneFree = defineSpace('r', { width: 2, height: 2, obstacles: [{ x: 0, y: 0, width: 2 }, { x: 0, y: 1 }] })
+  const oneFree = now(spaceFromInput('r', { width: 2, height: 2, obstacles: [{ x: 0, y: 0, width: 2 }, { x: 0, y: 1 }] }, LIMITS))
   t.equal(typeof oneFree, 'object', 'a single free tile is enough')
 })
 
@@ -124,6 +130,37 @@ t.test('isWalkable: inside the space and off every obstacle', async (t) => {
   t.equal(s.freeTileCount, 7, 'freeTileCount counts the free tiles')
   t.equal(space(3, 3, [{ x: 0, y: 0, width: 2, height: 2 }, { x: 1, y: 1, width: 2, height: 2 }]).freeTileCount, 2,
     'overlapping obstacles are counted once')
+})
+
+t.test('the bitmap agrees with a tile-by-tile fill on random layouts, few obstacles to a row or many', async (t) => {
+  const random = seeded(7)
+  const below = (n: number): number => Math.floor(random() * n)
+  let mismatches = 0
+  for (let layout = 0; layout < 400; layout++) {
+    const width = 1 + below(layout % 2 === 0 ? 40 : 200)
+    const height = 1 + below(40)
+    // Some layouts have a handful of obstacles a row (merged in x order), others hundreds (counted per column).
+    const count = below(layout % 4 === 0 ? 400 : 8)
+    const obstacles = Array.from({ length: count }, () => {
+      const x = below(width)
+      const y = below(height)
+      return { x, y, width: 1 + below(width - x), height: 1 + below(height - y) }
+    })
+    const expected = new Uint8Array(width * height)
+    for (const o of obstacles) {
+      for (let y = o.y; y < o.y + o.height; y++) expected.fill(1, y * width + o.x, y * width + o.x + o.width)
+    }
+    const s = space(width, height, obstacles)
+    let free = 0
+    for (let tile = 0; tile < expected.length; tile++) {
+      const x = tile % width
+      const y = (tile - x) / width
+      if (expected[tile] === 0) free++
+      if (s.isBlocked(x, y) !== (expected[tile] === 1)) mismatches++
+    }
+    if (s.freeTileCount !== free) t.fail(`layout ${layout}: ${s.freeTileCount} free tiles, not ${free}`)
+  }
+  t.equal(mismatches, 0, 'every tile of every layout is as a tile-by-tile fill has it')
 })
 
 t.test('judgeStep: out-of-bounds, then not-adjacent, then blocked; only the target tile counts', async (t) => {

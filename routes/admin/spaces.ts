@@ -1,24 +1,26 @@
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
 import { Type } from 'typebox'
-import { MAX_OBSTACLES, MAX_SPACE_SIDE, SPACE_ID_PATTERN, defineSpace } from '../../src/spaces/space.js'
+import { SPACE_ID_PATTERN, tooManyObstacles } from '../../src/spaces/space.js'
+import { SpacesFullError } from '../../src/spaces/space-registry.js'
 import { sendError } from '../../http/http-errors.js'
 
-const Side = Type.Integer({ minimum: 1, maximum: MAX_SPACE_SIDE })
 const Params = Type.Object({ spaceId: Type.String({ pattern: SPACE_ID_PATTERN }) })
-const SpaceBody = Type.Object({
-  width: Side,
-  height: Side,
-  obstacles: Type.Optional(Type.Array(Type.Object({
-    x: Type.Integer({ minimum: 0 }),
-    y: Type.Integer({ minimum: 0 }),
-    width: Type.Optional(Side),
-    height: Type.Optional(Side)
-  }), { maxItems: MAX_OBSTACLES }))
-})
 
 /** Space definitions: PROTOCOL §7. */
 const spaceRoutes: FastifyPluginAsyncTypebox = async (fastify) => {
   const { spaces, spaceAdmin } = fastify
+  const { limits } = spaces
+  const Length = Type.Integer({ minimum: 1, maximum: limits.maxCells })
+  const SpaceBody = Type.Object({
+    width: Length,
+    height: Length,
+    obstacles: Type.Optional(Type.Array(Type.Object({
+      x: Type.Integer({ minimum: 0 }),
+      y: Type.Integer({ minimum: 0 }),
+      width: Type.Optional(Length),
+      height: Type.Optional(Length)
+    })))
+  })
 
   fastify.get('/spaces', async () => ({ spaces: await spaces.list() }))
 
@@ -28,12 +30,29 @@ const spaceRoutes: FastifyPluginAsyncTypebox = async (fastify) => {
     return space.definition
   })
 
-  fastify.put('/spaces/:spaceId', { schema: { params: Params, body: SpaceBody } }, async (request, reply) => {
-    const definition = defineSpace(request.params.spaceId, request.body)
-    if (typeof definition === 'string') return await sendError(reply, 400, definition)
-    const { created } = await spaceAdmin.define(definition)
-    request.log.info({ spaceId: definition.id, created }, `${created ? 'Created' : 'Redefined'} space ${definition.id} (${definition.width}x${definition.height})`)
-    return await reply.code(created ? 201 : 200).send(definition)
+  fastify.put('/spaces/:spaceId', {
+    schema: { params: Params, body: SpaceBody },
+    // Room for the most obstacles a space may have, each written out in full (and then some).
+    bodyLimit: Math.max(1_048_576, 100 * limits.maxObstacles),
+    // Too many obstacles are refused before the schema checks each of them.
+    preValidation: async (request, reply) => {
+      const obstacles = (request.body as { obstacles?: unknown } | null)?.obstacles
+      const refused = Array.isArray(obstacles) ? tooManyObstacles(obstacles.length, limits) : undefined
+      if (refused !== undefined) return await sendError(reply, 400, refused)
+    }
+  }, async (request, reply) => {
+    const space = await spaces.build(request.params.spaceId, request.body)
+    if (typeof space === 'string') return await sendError(reply, 400, space)
+    let created: boolean
+    try {
+      ({ created } = await spaceAdmin.define(space))
+    } catch (err) {
+      if (err instanceof SpacesFullError) return await sendError(reply, err.statusCode, err.message)
+      throw err
+    }
+    const { id, width, height } = space.definition
+    request.log.info({ spaceId: id, created }, `${created ? 'Created' : 'Redefined'} space ${id} (${width}x${height})`)
+    return await reply.code(created ? 201 : 200).send(space.definition)
   })
 
   fastify.delete('/spaces/:spaceId', { schema: { params: Params } }, async (request, reply) => {

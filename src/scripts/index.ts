@@ -1,5 +1,6 @@
-import { readFileSync } from 'node:fs'
+import { existsSync, readFileSync } from 'node:fs'
 import { join } from 'node:path'
+import { fileURLToPath } from 'node:url'
 import type { Redis, Result } from 'ioredis'
 import { projectRoot } from '../util/project-root.js'
 
@@ -11,6 +12,7 @@ declare module 'ioredis' {
     plazaDisown: (owners: string, userId: string, serverId: string) => Result<number, Context>
     plazaSweepStale: (numberOfKeys: number, keys: string[], args: Array<string | number>) => Result<string[], Context>
     plazaReapServer: (numberOfKeys: number, keys: string[], args: Array<string | number>) => Result<string[], Context>
+    plazaPutSpace: (spaces: string, spaceId: string, definition: string, maxSpaces: number) => Result<number, Context>
   }
 }
 
@@ -20,7 +22,8 @@ const SCRIPTS = {
   plazaWriteSpaces: { file: 'write-spaces.lua' },
   plazaDisown: { file: 'disown.lua', numberOfKeys: 1 },
   plazaSweepStale: { file: 'sweep-stale.lua' },
-  plazaReapServer: { file: 'reap-server.lua' }
+  plazaReapServer: { file: 'reap-server.lua' },
+  plazaPutSpace: { file: 'put-space.lua', numberOfKeys: 1 }
 } as const satisfies Record<string, { file: string, numberOfKeys?: number }>
 
 /**
@@ -29,8 +32,11 @@ const SCRIPTS = {
  */
 export const UNPIPELINED_COMMANDS = ['plazaClaimAndRead']
 
-/** Read from the sources, whether Plaza runs from them or from dist/ (tsc copies no .lua). */
-const SOURCES = join(projectRoot, 'src', 'scripts')
+/** Beside this module (the build copies them into dist/), else in the sources (a bare tsc build). */
+function scriptPath (file: string): string {
+  const beside = fileURLToPath(new URL(file, import.meta.url))
+  return existsSync(beside) ? beside : join(projectRoot, 'src', 'scripts', file)
+}
 
 const defined = new WeakSet<Redis>()
 let sources: Array<{ name: string, lua: string, numberOfKeys?: number }> | undefined
@@ -38,7 +44,7 @@ let sources: Array<{ name: string, lua: string, numberOfKeys?: number }> | undef
 /** Defines Plaza's scripts on a client, once per client; ioredis loads each into Redis on first use. */
 export function definePlazaScripts (redis: Redis): Redis {
   if (defined.has(redis)) return redis
-  sources ??= Object.entries(SCRIPTS).map(([name, { file, ...rest }]) => ({ name, lua: readFileSync(join(SOURCES, file), 'utf8'), ...rest }))
+  sources ??= Object.entries(SCRIPTS).map(([name, { file, ...rest }]) => ({ name, lua: readFileSync(scriptPath(file), 'utf8'), ...rest }))
   for (const { name, ...definition } of sources) redis.defineCommand(name, definition)
   defined.add(redis)
   return redis

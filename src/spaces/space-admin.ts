@@ -2,7 +2,7 @@ import type { ControlEvent } from '../cluster/cluster-bus.js'
 import { type ClusterLink, LOCAL_ONLY } from '../cluster/cluster-link.js'
 import type { Logger } from '../logger.js'
 import type { PresenceStore } from '../presence/store.js'
-import type { SpaceDefinition } from './space.js'
+import type { Space, SpaceDefinition } from './space.js'
 import type { SpaceRegistry } from './space-registry.js'
 
 export interface SpaceAdminOptions {
@@ -33,10 +33,14 @@ export class SpaceAdmin {
     this.#log = options.log
   }
 
-  /** Defines or redefines a space, and tells the other servers to read it again. */
-  async define (definition: SpaceDefinition): Promise<{ created: boolean }> {
-    const { created } = await this.#spaces.put(definition)
-    await this.#cluster.publishControl({ kind: 'space-changed', spaceId: definition.id }).catch(() => {})
+  /**
+   * Defines or redefines a space (built by the registry, or a definition known to be valid), and
+   * tells the other servers to read it again. Throws SpacesFullError, telling nobody, when the
+   * deployment has no room for one more.
+   */
+  async define (space: Space | SpaceDefinition): Promise<{ created: boolean }> {
+    const { created } = await this.#spaces.put(space)
+    await this.#cluster.publishControl({ kind: 'space-changed', spaceId: space.id }).catch(() => {})
     return { created }
   }
 

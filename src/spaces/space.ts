@@ -1,10 +1,18 @@
 import { RejectReason } from '../protocol.js'
 
-/** Limits that keep one space's bitmap and snapshot small (1024×1024 tiles is 1 MiB). */
-export const MAX_SPACE_SIDE = 1024
-export const MAX_OBSTACLES = 10_000
 export const SPACE_ID_PATTERN = '^[A-Za-z0-9_.-]{1,128}$'
 const spaceIdRegExp = new RegExp(SPACE_ID_PATTERN)
+
+/**
+ * What one definition may hold, so that checking, building and sending a space stays cheap: its
+ * bitmap has a byte per tile, and its obstacles are parsed, checked and sent whole.
+ */
+export interface SpaceLimits {
+  /** Obstacles in one space (MAX_OBSTACLES_PER_SPACE). */
+  maxObstacles: number
+  /** Tiles in one space, width × height (MAX_SPACE_CELLS). */
+  maxCells: number
+}
 
 export interface Obstacle { x: number, y: number, width: number, height: number }
 
@@ -22,39 +30,91 @@ export interface SpaceInput {
   obstacles?: Array<{ x: number, y: number, width?: number, height?: number }>
 }
 
+/** The obstacle bitmap (a byte per tile, `y * width + x`, 1 where blocked) and its free tiles. */
+export interface ObstacleBitmap {
+  blocked: Uint8Array
+  free: number
+}
+
+/**
+ * Work done in pieces: a generator that yields, without a value, between pieces of about the same
+ * cost (a thousand obstacles or tiles), and returns its result. `now` does it all at once; the
+ * registry does it in slices that give the event loop a turn, so that a large space never holds it
+ * for more than a few milliseconds.
+ */
+export type Work<T> = Generator<undefined, T, undefined>
+
+/** Obstacles or tiles between two pieces of Work. */
+const PIECE = 1024
+
+/** Does `work` at once. */
+export function now<T> (work: Work<T>): T {
+  for (;;) {
+    const step = work.next()
+    if (step.done === true) return step.value
+  }
+}
+
 export function isSpaceId (id: unknown): id is string {
   return typeof id === 'string' && spaceIdRegExp.test(id)
 }
 
+/** The message refusing `count` obstacles, or undefined when a space may have that many. */
+export function tooManyObstacles (count: number, limits: SpaceLimits): string | undefined {
+  if (count <= limits.maxObstacles) return undefined
+  return `${count} obstacles, more than the ${limits.maxObstacles} a space may have (MAX_OBSTACLES_PER_SPACE)`
+}
+
+const isCoordinate = (n: unknown): n is number => Number.isInteger(n) && (n as number) >= 0
+const isLength = (n: unknown): n is number => Number.isInteger(n) && (n as number) >= 1
+
 /**
- * Checks what a schema cannot: that every obstacle lies inside the space and that someone can
- * still stand somewhere. Returns the definition, or a message saying what is wrong.
+ * Checks what a schema cannot: the limits, and that every obstacle lies inside the space, in
+ * O(obstacles). Returns the normalized definition, or a message saying what is wrong. Whether
+ * someone can still stand somewhere takes the bitmap: spaceOf checks that.
  */
-export function defineSpace (id: string, input: SpaceInput): SpaceDefinition | string {
-  if (!isSpaceId(id)) return `space id must be 1-128 characters of A-Z a-z 0-9 _ . -`
+export function * definitionOf (id: string, input: SpaceInput, limits: SpaceLimits): Work<SpaceDefinition | string> {
+  if (!isSpaceId(id)) return 'space id must be 1-128 characters of A-Z a-z 0-9 _ . -'
   const { width, height } = input
   for (const [name, value] of [['width', width], ['height', height]] as const) {
-    if (!Number.isInteger(value) || value < 1 || value > MAX_SPACE_SIDE) {
-      return `${name} must be an integer from 1 to ${MAX_SPACE_SIDE}`
-    }
+    if (!isLength(value) || value > limits.maxCells) return `${name} must be an integer from 1 to ${limits.maxCells}`
   }
-  const raw = input.obstacles ?? []
-  if (raw.length > MAX_OBSTACLES) return `at most ${MAX_OBSTACLES} obstacles`
-  const obstacles: Obstacle[] = []
-  for (const [i, o] of raw.entries()) {
-    const obstacle = { x: o.x, y: o.y, width: o.width ?? 1, height: o.height ?? 1 }
-    const { x, y, width: w, height: h } = obstacle
-    if (![x, y].every((n) => Number.isInteger(n) && n >= 0) || ![w, h].every((n) => Number.isInteger(n) && n >= 1)) {
+  if (width * height > limits.maxCells) {
+    return `a ${width}x${height} space has ${width * height} tiles, more than the ${limits.maxCells} a space may have (MAX_SPACE_CELLS)`
+  }
+  const raw: unknown = input.obstacles ?? []
+  if (!Array.isArray(raw)) return 'obstacles must be an array'
+  const tooMany = tooManyObstacles(raw.length, limits)
+  if (tooMany !== undefined) return tooMany
+  const obstacles: Obstacle[] = new Array(raw.length)
+  for (let i = 0; i < raw.length; i++) {
+    if (i % PIECE === PIECE - 1) yield
+    const o = raw[i] as Partial<Obstacle> | null
+    const x = o?.x
+    const y = o?.y
+    const w = o?.width ?? 1
+    const h = o?.height ?? 1
+    if (!isCoordinate(x) || !isCoordinate(y) || !isLength(w) || !isLength(h)) {
       return `obstacles[${i}] needs integer x, y >= 0 and width, height >= 1`
     }
     if (x + w > width || y + h > height) {
       return `obstacles[${i}] (${x}, ${y}, ${w}x${h}) extends outside the ${width}x${height} space`
     }
-    obstacles.push(obstacle)
+    obstacles[i] = { x, y, width: w, height: h }
   }
-  const definition = { id, width, height, obstacles }
-  if (new Space(definition).freeTileCount === 0) return 'obstacles cover every tile: nobody could stand anywhere'
-  return definition
+  return { id, width, height, obstacles }
+}
+
+/** The space of a valid definition (definitionOf's), or a message when obstacles cover every tile. */
+export function * spaceOf (definition: SpaceDefinition): Work<Space | string> {
+  const space = new Space(definition, yield * obstacleBitmap(definition))
+  return space.freeTileCount > 0 ? space : 'obstacles cover every tile: nobody could stand anywhere'
+}
+
+/** A space from unchecked input: definitionOf, then spaceOf. */
+export function * spaceFromInput (id: string, input: SpaceInput, limits: SpaceLimits): Work<Space | string> {
+  const definition = yield * definitionOf(id, input, limits)
+  return typeof definition === 'string' ? definition : yield * spaceOf(definition)
 }
 
 /**
@@ -68,17 +128,16 @@ export class Space {
   readonly freeTileCount: number
   readonly #blocked: Uint8Array
 
-  constructor (definition: SpaceDefinition) {
+  /**
+   * `definition` must be valid (definitionOf's: every obstacle inside the space); its `bitmap` is
+   * built here unless it was already (by spaceOf, in pieces).
+   */
+  constructor (definition: SpaceDefinition, bitmap: ObstacleBitmap = now(obstacleBitmap(definition))) {
     this.definition = definition
     this.width = definition.width
     this.height = definition.height
-    this.#blocked = new Uint8Array(this.width * this.height)
-    for (const o of definition.obstacles) {
-      for (let y = o.y; y < o.y + o.height; y++) this.#blocked.fill(1, y * this.width + o.x, y * this.width + o.x + o.width)
-    }
-    let blocked = 0
-    for (const b of this.#blocked) blocked += b
-    this.freeTileCount = this.#blocked.length - blocked
+    this.#blocked = bitmap.blocked
+    this.freeTileCount = bitmap.free
   }
 
   get id (): string {
@@ -141,4 +200,121 @@ export class Space {
     // defineSpace refuses spaces without a walkable tile, so this is unreachable for stored spaces.
     throw new Error(`space ${this.id} has no walkable tile`)
   }
+}
+
+let bitmapsBuiltCount = 0
+
+/** How many obstacle bitmaps this process has built: lets a test see that a definition is built once. */
+export function bitmapsBuilt (): number {
+  return bitmapsBuiltCount
+}
+
+/**
+ * The obstacle bitmap, row by row, in O(obstacles + tiles) and never per tile of each obstacle:
+ * 10,000 overlapping obstacles as large as the space cost what a few do. A row where no obstacle
+ * starts or ends is a copy of the row above (a native copy); any other row is filled from the
+ * obstacles covering it, merged in x order when they are few, else from a running count per column.
+ */
+function * obstacleBitmap ({ width, height, obstacles }: SpaceDefinition): Work<ObstacleBitmap> {
+  bitmapsBuiltCount++
+  const blocked = new Uint8Array(width * height)
+  // Each obstacle starts covering at row y and stops at row y + height: its two events, bucketed by
+  // row (a counting sort). An event is the obstacle's index, or its complement (~i) for a stop.
+  const firstEvent = new Int32Array(height + 2)
+  const count = (y: number): void => { firstEvent[y + 1] = (firstEvent[y + 1] as number) + 1 }
+  for (let i = 0; i < obstacles.length; i++) {
+    if (i % PIECE === PIECE - 1) yield
+    const o = obstacles[i] as Obstacle
+    count(o.y)
+    count(o.y + o.height)
+  }
+  for (let y = 1; y < firstEvent.length; y++) firstEvent[y] = (firstEvent[y] as number) + (firstEvent[y - 1] as number)
+  yield
+  const events = new Int32Array(2 * obstacles.length)
+  const next = firstEvent.slice()
+  const place = (y: number, event: number): void => {
+    const at = next[y] as number
+    events[at] = event
+    next[y] = at + 1
+  }
+  for (let i = 0; i < obstacles.length; i++) {
+    if (i % PIECE === PIECE - 1) yield
+    const o = obstacles[i] as Obstacle
+    place(o.y, i)
+    place(o.y + o.height, ~i)
+  }
+  // Per column, how many covering obstacles begin there minus how many end there.
+  const edges = new Int32Array(width + 1)
+  const covering = new Set<number>()
+  let free = 0
+  let rowFree = width
+  let done = 0
+  for (let y = 0; y < height; y++) {
+    const row = y * width
+    const from = firstEvent[y] as number
+    const to = firstEvent[y + 1] as number
+    for (let k = from; k < to; k++) {
+      if (k % PIECE === PIECE - 1) yield
+      const event = events[k] as number
+      const index = event < 0 ? ~event : event
+      const step = event < 0 ? -1 : 1
+      const o = obstacles[index] as Obstacle
+      edges[o.x] = (edges[o.x] as number) + step
+      edges[o.x + o.width] = (edges[o.x + o.width] as number) - step
+      if (step > 0) covering.add(index)
+      else covering.delete(index)
+    }
+    if (from === to) {
+      if (covering.size > 0) blocked.copyWithin(row, row - width, row)
+    } else if (covering.size === 0) {
+      rowFree = width
+    } else if (covering.size < Math.min(64, width / 16)) {
+      rowFree = width - fillMerged(blocked, row, obstacles, covering)
+    } else {
+      rowFree = width - (yield * fillCounted(blocked, row, edges, width))
+    }
+    free += rowFree
+    done += width
+    if (done >= PIECE) {
+      done = 0
+      yield
+    }
+  }
+  return { blocked, free }
+}
+
+/** Fills one row from its few covering obstacles, sorted by x and merged; returns the tiles blocked. */
+function fillMerged (blocked: Uint8Array, row: number, obstacles: readonly Obstacle[], covering: ReadonlySet<number>): number {
+  const spans = [...covering].map((i) => obstacles[i] as Obstacle).sort((a, b) => a.x - b.x)
+  let count = 0
+  let start = 0
+  let end = 0
+  for (const o of spans) {
+    if (o.x > end) {
+      blocked.fill(1, row + start, row + end)
+      count += end - start
+      start = o.x
+    }
+    end = Math.max(end, o.x + o.width)
+  }
+  blocked.fill(1, row + start, row + end)
+  return count + end - start
+}
+
+/** Fills one row from the running count of covering obstacles per column; returns the tiles blocked. */
+function * fillCounted (blocked: Uint8Array, row: number, edges: Int32Array, width: number): Work<number> {
+  let count = 0
+  let depth = 0
+  let start = 0
+  for (let x = 0; x <= width; x++) {
+    if (x % PIECE === PIECE - 1) yield
+    const before = depth
+    depth += edges[x] as number
+    if (before === 0 && depth > 0) start = x
+    else if (before > 0 && depth === 0) {
+      blocked.fill(1, row + start, row + x)
+      count += x - start
+    }
+  }
+  return count
 }

@@ -1,11 +1,14 @@
 import { readFileSync } from 'node:fs'
-import { defineSpace, type SpaceDefinition, type SpaceInput } from './space.js'
+import type { Space, SpaceInput } from './space.js'
+import { type SpaceRegistry, SpacesFullError } from './space-registry.js'
 
 /**
- * Reads SPACES_FILE: a JSON array of `{id, width, height, obstacles?}`. Throws naming the file and
- * the entry at fault, so that a bad file stops the server at start rather than half-loading.
+ * Loads SPACES_FILE, a JSON array of `{id, width, height, obstacles?}`, into the registry (and so
+ * Redis), written over what was there; returns how many spaces it holds. Every entry is checked
+ * against the limits before any is stored, and an error names the file and the entry at fault, so
+ * that a bad file stops the server at start rather than half-loading.
  */
-export function readSpacesFile (file: string): SpaceDefinition[] {
+export async function loadSpacesFile (file: string, registry: SpaceRegistry): Promise<number> {
   let entries: unknown
   try {
     entries = JSON.parse(readFileSync(file, 'utf8'))
@@ -13,10 +16,22 @@ export function readSpacesFile (file: string): SpaceDefinition[] {
     throw new Error(`SPACES_FILE ${file}: ${(err as Error).message}`)
   }
   if (!Array.isArray(entries)) throw new Error(`SPACES_FILE ${file}: expected a JSON array of spaces`)
-  return entries.map((entry: unknown, i) => {
+  const spaces: Space[] = []
+  for (const [i, entry] of entries.entries()) {
     const { id, ...input } = (typeof entry === 'object' && entry !== null ? entry : {}) as { id?: unknown } & SpaceInput
-    const definition = defineSpace(String(id), input)
-    if (typeof definition === 'string') throw new Error(`SPACES_FILE ${file}: entry ${i} (${String(id)}): ${definition}`)
-    return definition
-  })
+    const space = await registry.build(String(id), input)
+    if (typeof space === 'string') throw new Error(`SPACES_FILE ${file}: entry ${i} (${String(id)}): ${space}`)
+    spaces.push(space)
+  }
+  const ids = new Set(spaces.map((s) => s.id))
+  const added = [...ids].filter((id) => registry.get(id) === undefined).length
+  if (added > 0 && registry.size + added > registry.limits.maxSpaces) {
+    throw new Error(`SPACES_FILE ${file}: its ${added} new spaces would make ${registry.size + added}, more than MAX_SPACES (${registry.limits.maxSpaces})`)
+  }
+  for (const space of spaces) {
+    await registry.put(space).catch((err: unknown) => {
+      throw err instanceof SpacesFullError ? new Error(`SPACES_FILE ${file}: ${err.message}`) : err
+    })
+  }
+  return spaces.length
 }
