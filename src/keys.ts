@@ -1,6 +1,6 @@
 /**
  * Every Redis key Plaza uses, behind the optional KEY_PREFIX. The users hash is the design's
- * (`space:{spaceId}:users`); the rest is Plaza's own (README, "Redis layout").
+ * (`space:{spaceId}:users`); the rest is Plaza's own (docs/operations.md, "Redis layout").
  */
 export function redisKeys (prefix: string) {
   const spaceChannelPrefix = `${prefix}plaza:space:`

@@ -1,5 +1,6 @@
 import t from 'tap'
 import { bitmapsBuilt } from '../src/spaces/space.js'
+import { SpacesFullError } from '../src/spaces/space-registry.js'
 import { ADMIN_TOKEN, isolate, settle, startApp, type TestApp } from './helpers/app.js'
 
 /**
@@ -98,7 +99,7 @@ t.test('while Redis is away, MAX_SPACES counts the spaces this server holds', as
   await plaza.app.spaces.put({ id: 'first', width: 3, height: 3, obstacles: [] })
   await plaza.app.spaces.put({ id: 'first', width: 4, height: 4, obstacles: [] })
   t.equal(plaza.app.spaces.get('first')?.width, 4, 'a redefinition is kept')
-  await t.rejects(plaza.app.spaces.put({ id: 'second', width: 3, height: 3, obstacles: [] }), { statusCode: 409, message: /MAX_SPACES/ })
+  await t.rejects(plaza.app.spaces.put({ id: 'second', width: 3, height: 3, obstacles: [] }), new SpacesFullError('second', 1))
   t.equal(plaza.app.spaces.get('second'), undefined, 'the refused space is not kept')
 })
 

@@ -1,7 +1,7 @@
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
 import { Type } from 'typebox'
 import { SPACE_ID_PATTERN, tooManyObstacles } from '../../src/spaces/space.js'
-import { SpacesFullError } from '../../src/spaces/space-registry.js'
+import { RedisUnavailableError, SpacesFullError } from '../../src/spaces/space-registry.js'
 import { sendError } from '../../http/http-errors.js'
 
 const Params = Type.Object({ spaceId: Type.String({ pattern: SPACE_ID_PATTERN }) })
@@ -47,7 +47,7 @@ const spaceRoutes: FastifyPluginAsyncTypebox = async (fastify) => {
     try {
       ({ created } = await spaceAdmin.define(space))
     } catch (err) {
-      if (err instanceof SpacesFullError) return await sendError(reply, err.statusCode, err.message)
+      if (err instanceof SpacesFullError) return await sendError(reply, 409, err.message)
       throw err
     }
     const { id, width, height } = space.definition
@@ -56,7 +56,13 @@ const spaceRoutes: FastifyPluginAsyncTypebox = async (fastify) => {
   })
 
   fastify.delete('/spaces/:spaceId', { schema: { params: Params } }, async (request, reply) => {
-    const existed = await spaceAdmin.delete(request.params.spaceId)
+    let existed: boolean
+    try {
+      existed = await spaceAdmin.delete(request.params.spaceId)
+    } catch (err) {
+      if (err instanceof RedisUnavailableError) return await sendError(reply, 503, err.message)
+      throw err
+    }
     if (!existed) return await sendError(reply, 404, `no space ${request.params.spaceId}`)
     request.log.info({ spaceId: request.params.spaceId }, `Deleted space ${request.params.spaceId}`)
     return await reply.code(204).send()

@@ -20,12 +20,13 @@ export interface SpaceRegistryOptions {
 
 /** A space refused because the deployment already holds MAX_SPACES. */
 export class SpacesFullError extends Error {
-  readonly statusCode = 409
-
   constructor (id: string, maxSpaces: number) {
     super(`space ${id} would be one more than the ${maxSpaces} spaces this deployment may hold (MAX_SPACES): delete one first`)
   }
 }
+
+/** A deletion refused because Redis did not answer: every server must hear of it, so nothing was deleted. */
+export class RedisUnavailableError extends Error {}
 
 /** How long checking or building a space may hold the event loop before it gives a turn back. */
 const SLICE_MS = 2
@@ -174,7 +175,7 @@ export class SpaceRegistry {
 
   /**
    * Deletes a space; false when it did not exist. Needs Redis (every server must hear of it):
-   * throws a 503 error, deleting nothing, when Redis does not answer.
+   * throws RedisUnavailableError, deleting nothing, when Redis does not answer.
    */
   async remove (id: string): Promise<boolean> {
     let removed: number
@@ -182,7 +183,7 @@ export class SpaceRegistry {
       this.#assertReady()
       removed = await this.#redis.hdel(this.#keys.spaces, id)
     } catch (err) {
-      throw Object.assign(new Error(`Redis is unavailable (${(err as Error).message}); space ${id} was not deleted`), { statusCode: 503 })
+      throw new RedisUnavailableError(`Redis is unavailable (${(err as Error).message}); space ${id} was not deleted`)
     }
     return await this.#inTurn(() => {
       const existed = this.#cache.has(id) || removed === 1
