@@ -4,7 +4,7 @@ import { sendError } from '../http/http-errors.js'
 /**
  * Probes for load balancers and orchestrators, open, saying nothing about the deployment: /healthz,
  * the process is up; /readyz, it takes new connections (503 while its event loop is overloaded; at
- * shutdown Fastify answers 503 to every request until the listener closes).
+ * shutdown the drain answers 503, plugins/app/drain.ts).
  */
 export default async function probeRoutes (fastify: FastifyInstance): Promise<void> {
   fastify.get('/healthz', async () => ({ status: 'ok' }))

@@ -237,8 +237,8 @@ function parseTrustProxy (value: string): false | string[] {
   if (v === '' || v === 'false') return false
   const proxies = v.split(',').map((a) => a.trim()).filter((a) => a !== '')
   for (const proxy of proxies) {
-    if (proxy === 'true' || /^\d+$/.test(proxy)) {
-      throw new Error(`TRUST_PROXY=${v}: ${proxy === 'true' ? 'true trusts every hop' : 'a hop count trusts whoever connects'}, so clients could forge X-Forwarded-For; list the proxies' addresses or CIDR ranges`)
+    if (proxy === 'true' || /^\d+$/.test(proxy) || /\/0+$/.test(proxy)) {
+      throw new Error(`TRUST_PROXY=${v}: ${proxy === 'true' || proxy.includes('/') ? `${proxy} trusts every hop` : 'a hop count trusts whoever connects'}, so clients could forge X-Forwarded-For; list the proxies' addresses or CIDR ranges`)
     }
     if (!isAddressOrRange(proxy)) throw new Error(`TRUST_PROXY: ${JSON.stringify(proxy)} is not an IP address or CIDR range; list the proxies' addresses or CIDR ranges`)
   }

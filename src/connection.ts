@@ -204,7 +204,7 @@ export class Connection implements Peer {
     const message = parsed.message
     const member = this.#member
     if (member === undefined) {
-      if (message.type === 'join') void this.#join(message)
+      if (message.type === 'join') this.#startJoin(message)
       else this.#refuse(ErrorCode.NotJoined, `"${message.type}" before "join"`)
       return
     }
@@ -227,6 +227,15 @@ export class Connection implements Peer {
       case 'heartbeat-response':
         break
     }
+  }
+
+  /** A join runs on after this frame: whatever fails in it (or in the frames held for it) costs this connection only. */
+  #startJoin (message: Extract<ClientMessage, { type: 'join' }>): void {
+    this.#join(message).catch((err: unknown) => {
+      this.#log.error({ err, connectionId: this.connectionId }, 'Join handling failed; closing the connection')
+      this.#socket.close(1011, 'internal error')
+      this.#onClose()
+    })
   }
 
   async #join (message: Extract<ClientMessage, { type: 'join' }>): Promise<void> {

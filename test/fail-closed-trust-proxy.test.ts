@@ -5,7 +5,7 @@ import { TestClient } from './helpers/client.js'
 
 const from = (clientAddress: string) => ({ 'x-forwarded-for': clientAddress })
 
-t.test('a hop count or true in TRUST_PROXY stops the start, naming TRUST_PROXY', async (t) => {
+t.test('a hop count, true, or a range of every address in TRUST_PROXY stops the start, naming TRUST_PROXY', async (t) => {
   const { prefix } = isolate(t)
   /** Why the app would not build, or undefined (it is closed at once) when it did. */
   const refusal = async (env: Env): Promise<string | undefined> => {
@@ -16,7 +16,7 @@ t.test('a hop count or true in TRUST_PROXY stops the start, naming TRUST_PROXY',
       return (err as Error).message
     }
   }
-  for (const value of ['1', '2', 'true', '10.0.0.1, 1']) {
+  for (const value of ['1', '2', 'true', '10.0.0.1, 1', '0.0.0.0/0', '::/0']) {
     t.match(await refusal({ TRUST_PROXY: value }), /TRUST_PROXY/, `TRUST_PROXY=${value} is refused`)
   }
 })

@@ -1,3 +1,4 @@
+import { Redis } from 'ioredis'
 import t from 'tap'
 import { ServerLiveness } from '../src/cluster/server-liveness.js'
 import { redisKeys } from '../src/keys.js'
@@ -6,6 +7,7 @@ import { RedisPresenceStore } from '../src/presence/redis-store.js'
 import { StaleSweeper } from '../src/presence/stale-sweeper.js'
 import type { PresenceRecord } from '../src/presence/store.js'
 import { ADMIN_TOKEN, isolate, settle, startApp } from './helpers/app.js'
+import { PrivateRedis } from './helpers/private-redis.js'
 import { neighbour, TestClient } from './helpers/client.js'
 
 /** One bad key, or one dead server, costs nobody else anything. */
@@ -121,4 +123,54 @@ t.test('a flush that throws while its batch is planned loses nothing: the batch 
   t.equal(await store.flush(), false, 'the flush that threw reports it')
   t.equal(await store.flush(), true)
   t.match(JSON.parse(await redis.hget(keys.spaceUsers('hall'), 'ann') ?? '{}'), { x: 4, y: 5 }, 'the record was kept and written')
+})
+
+t.test('an error that may pass (Redis out of memory) is no fault: the batch waits whole and is written once Redis accepts it', async (t) => {
+  const server = await PrivateRedis.start(t)
+  const redis = new Redis(server.url)
+  t.teardown(() => redis.quit())
+  await redis.ping()
+  const keys = redisKeys('oom:')
+  const store = new RedisPresenceStore({ redis, keys, log: silentLogger, serverId: 'oom-1', ttlSeconds: 60, flushIntervalMs: 60_000 })
+  t.teardown(() => store.close())
+  await server.cli('CONFIG', 'SET', 'maxmemory-policy', 'noeviction')
+  await server.cli('CONFIG', 'SET', 'maxmemory', '1')
+  store.save('hall', { userId: 'ann', username: 'ann', x: 1, y: 2, connectionId: 'c', lastUpdated: Date.now(), connected: true })
+  t.equal(await store.flush(), false, 'the flush fails while Redis refuses writes')
+  t.same(store.faults().keys, [], 'no key is blamed')
+  await server.cli('CONFIG', 'SET', 'maxmemory', '0')
+  t.equal(await store.flush(), true)
+  t.match(JSON.parse(await redis.hget(keys.spaceUsers('hall'), 'ann') ?? '{}'), { x: 1, y: 2 }, 'written once Redis accepts it')
+})
+
+t.test('writes parked for a bad key are tried again only once the key is fixed, and never for a deleted space', async (t) => {
+  const { prefix, redis } = isolate(t)
+  await redis.ping()
+  const keys = redisKeys(prefix)
+  const store = new RedisPresenceStore({ redis, keys, log: silentLogger, serverId: 'park-1', ttlSeconds: 60, flushIntervalMs: 60_000, faultRetryMs: 20 })
+  t.teardown(() => store.close())
+  const ann: PresenceRecord = { userId: 'ann', username: 'ann', x: 1, y: 2, connectionId: 'c', lastUpdated: Date.now(), connected: true }
+  for (const spaceId of ['kept', 'gone']) {
+    await redis.set(keys.spaceUsers(spaceId), 'not-a-hash')
+    store.save(spaceId, ann)
+  }
+  t.equal(await store.flush(), true)
+  const refused = store.faults().refused
+  for (let i = 0; i < 3; i++) {
+    await new Promise((resolve) => setTimeout(resolve, 30))
+    await store.flush()
+  }
+  t.equal(store.faults().refused, refused, 'nothing is retried while the keys still refuse')
+  await store.removeSpace('gone')
+  await redis.del(keys.spaceUsers('kept'))
+  await settle(async () => {
+    await store.flush()
+    return redis.hget(keys.spaceUsers('kept'), 'ann')
+  }, (value) => value !== null)
+  t.match(JSON.parse(await redis.hget(keys.spaceUsers('kept'), 'ann') ?? '{}'), { x: 1, y: 2 }, 'the fixed space is written')
+  await redis.del(keys.spaceUsers('gone'))
+  await new Promise((resolve) => setTimeout(resolve, 50))
+  await store.flush()
+  t.equal(await redis.exists(keys.spaceUsers('gone')), 0, 'the deleted space is not written back, even once its key is free')
+  t.same(store.faults().keys, [])
 })

@@ -60,7 +60,7 @@ export default fp(async function roomManager (fastify) {
   }
   if (config.SPACES_FILE !== undefined) await admin.announce()
   redis.on('ready', onReady)
-  // Users still here become ghosts (most were dropped already as @fastify/websocket's preClose closed
+  // Users still here become ghosts (most were dropped already as the drain closed
   // their sockets), and everything is flushed before Redis is let go.
   fastify.addHook('preClose', async () => { rooms.shutdown() })
   fastify.addHook('onClose', async () => {

@@ -1,10 +1,10 @@
 import type { Redis } from 'ioredis'
 import type { Logger } from '../logger.js'
 
-/** A Redis key the store cannot use, and why: retrying would fail the same way until someone fixes it. */
 /** What Plaza keeps under a key. */
 export type KeyType = 'hash' | 'zset' | 'set'
 
+/** A Redis key the store cannot use, and why: retrying would fail the same way until someone fixes it. */
 export interface StoreFault {
   key: string
   /** What Plaza keeps there. */
@@ -63,6 +63,10 @@ export class StoreFaults {
     })
   }
 
+  has (key: string): boolean {
+    return this.#faults.has(key)
+  }
+
   isEmpty (): boolean {
     return this.#faults.size === 0
   }
@@ -74,7 +78,8 @@ export class StoreFaults {
 
 /** Whether a command's error will repeat whatever the retries: the key holds another type. */
 export function isLasting (err: unknown): boolean {
-  return err instanceof Error && err.message.startsWith('WRONGTYPE')
+  // Within a script's error too, which older Redis versions wrap in their own text.
+  return err instanceof Error && err.message.includes('WRONGTYPE')
 }
 
 export const NOT_A_HASH = 'WRONGTYPE: the key holds something other than a hash'

@@ -101,11 +101,16 @@ export class RedisPresenceStore implements PresenceStore {
     return { keys: this.#faults.list(), refused: this.#faults.total }
   }
 
+  /** Removes the space's entries and their index members; a key that holds another writer's data is left to it. */
   async removeSpace (spaceId: string): Promise<void> {
     this.#writes.dropSpace(spaceId)
-    const key = this.#keys.spaceUsers(spaceId)
-    const members = (await this.#redis.hkeys(key)).map((userId) => indexMember(spaceId, userId))
-    const pipeline = this.#redis.pipeline().del(key, this.#keys.spaceOwners(spaceId))
+    const users = this.#keys.spaceUsers(spaceId)
+    const owners = this.#keys.spaceOwners(spaceId)
+    const [usersType, ownersType] = await Promise.all([this.#redis.type(users), this.#redis.type(owners)])
+    const members = usersType === 'hash' ? (await this.#redis.hkeys(users)).map((userId) => indexMember(spaceId, userId)) : []
+    const pipeline = this.#redis.pipeline()
+    if (usersType === 'hash') pipeline.del(users)
+    if (ownersType === 'hash') pipeline.del(owners)
     inChunks(members, (chunk) => pipeline.zrem(this.#keys.presenceIndex, ...chunk).zrem(this.#keys.ghostIndex, ...chunk))
     await pipeline.exec()
   }

@@ -24,6 +24,8 @@ export interface WriteQueueOptions {
   ttlSeconds: number
   /** How often moves and refreshes are written. */
   flushIntervalMs: number
+  /** How often keys that refused writes are looked at again (FAULT_RETRY_MS unless given). */
+  faultRetryMs?: number
 }
 
 /**
@@ -60,9 +62,11 @@ export class WriteQueue {
   #retriedAt = 0
 
   readonly #faults: StoreFaults
+  readonly #faultRetryMs: number
 
   constructor (options: WriteQueueOptions, faults: StoreFaults) {
     this.#faults = faults
+    this.#faultRetryMs = options.faultRetryMs ?? FAULT_RETRY_MS
     this.#redis = options.redis
     this.#log = options.log
     this.#context = { keys: options.keys, serverId: options.serverId, ttlSeconds: options.ttlSeconds, log: options.log, owned: this.#owned }
@@ -106,9 +110,13 @@ export class WriteQueue {
     this.#owned.clear()
   }
 
-  /** Forgets what is queued for a space that is gone. */
+  /** Forgets what is queued or parked for a space that is gone, and its keys' faults. */
   dropSpace (spaceId: string): void {
     this.#pending.delete(spaceId)
+    this.#prompt.delete(spaceId)
+    this.#parked.delete(spaceId)
+    this.#faults.clear(this.#context.keys.spaceUsers(spaceId))
+    this.#faults.clear(this.#context.keys.spaceOwners(spaceId))
   }
 
   /** Lays what this server has not written yet over a read of the space (the batch in flight, then the newer queue). */
@@ -170,7 +178,7 @@ export class WriteQueue {
   }
 
   async #flushOnce (promptOnly: boolean): Promise<boolean> {
-    if (!promptOnly && this.#redis.status === 'ready') await this.#retryFaults()
+    if (!promptOnly && this.#redis.status === 'ready') await this.#retryFaults().catch(() => { /* looked at again next time */ })
     if (this.#pending.size === 0) return true
     if (this.#redis.status !== 'ready') return false
     const batch = promptOnly ? this.#takePrompt() : this.#pending
@@ -259,16 +267,22 @@ export class WriteQueue {
   }
 
   /**
-   * Every FAULT_RETRY_MS: the faulty keys are looked at again, and the parked writes go back to the
-   * queue, under anything newer (a key someone fixed is written again).
+   * Every FAULT_RETRY_MS the faulty keys are looked at again; the parked writes of a space whose keys
+   * hold Plaza's type again (someone removed the other writer's data) go back to the queue, under
+   * anything newer. The others wait: their keys would refuse them the same way.
    */
   async #retryFaults (): Promise<void> {
-    if ((this.#parked.size === 0 && this.#faults.isEmpty()) || Date.now() - this.#retriedAt < FAULT_RETRY_MS) return
+    if ((this.#parked.size === 0 && this.#faults.isEmpty()) || Date.now() - this.#retriedAt < this.#faultRetryMs) return
     this.#retriedAt = Date.now()
     await this.#faults.heal(this.#redis)
-    const parked = this.#parked
-    this.#parked = new Map()
-    this.#restore(parked)
+    const { keys } = this.#context
+    const healed: PendingOps = new Map()
+    for (const [spaceId, ops] of this.#parked) {
+      if (this.#faults.has(keys.spaceUsers(spaceId)) || this.#faults.has(keys.spaceOwners(spaceId))) continue
+      healed.set(spaceId, ops)
+      this.#parked.delete(spaceId)
+    }
+    this.#restore(healed)
   }
 
   /** Takes the prompt writes out of the queue, leaving the others for the interval. */

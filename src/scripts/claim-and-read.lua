@@ -10,8 +10,11 @@
 -- in a join storm they are most of the hash. A space with such a key is left alone (nothing claimed,
 -- nothing read) rather than failing the other spaces' joins.
 local serverId, ttl, own = ARGV[1], tonumber(ARGV[2]), ARGV[3]
+-- True when the key holds another type; any other error is raised (the whole call fails, and passes).
 local function failed (reply)
-  return type(reply) == 'table' and reply.err ~= nil
+  if type(reply) ~= 'table' or not reply.err then return false end
+  if string.find(reply.err, 'WRONGTYPE', 1, true) then return true end
+  error(reply)
 end
 local refused = {}
 local foreign = {}
