@@ -4,7 +4,7 @@
  * a filled point where the step held (everyone joined, every broadcast delivered, p99 ≤ the limit
  * drawn), a hollow one where it did not.
  *
- *   npx tsx bench/plot.ts --out docs/bench-latency.svg run.json:plaza.v1 run-metaverse.json:metaverse
+ *   npx tsx bench/plot.ts --out latency.svg run.json:plaza.v1 run-metaverse.json:metaverse
  *
  * No dependency: the chart is a few lines, circles and labels.
  */
