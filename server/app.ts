@@ -2,6 +2,7 @@ import type { FastifyInstance, FastifyReply, FastifyRequest, FastifyServerOption
 import Fastify, { LogController } from 'fastify'
 import fp from 'fastify-plugin'
 import adminAuth from '../plugins/app/admin-auth.js'
+import apiDocs from '../plugins/app/api-docs.js'
 import drain from '../plugins/app/drain.js'
 import metrics from '../plugins/app/metrics.js'
 import roomManager from '../plugins/app/room-manager.js'
@@ -15,6 +16,7 @@ import rateLimit from '../plugins/external/rate-limit.js'
 import schedule from '../plugins/external/schedule.js'
 import underPressure from '../plugins/external/under-pressure.js'
 import staticFiles from '../plugins/external/static.js'
+import openApi from '../plugins/external/swagger.js'
 import websocket from '../plugins/external/websocket.js'
 import adminRoutes from '../routes/admin/index.js'
 import authRoutes from '../routes/auth.js'
@@ -41,6 +43,7 @@ async function plaza (fastify: FastifyInstance, options: AppOptions): Promise<vo
   await fastify.register(rateLimit)
   await fastify.register(staticFiles)
   await fastify.register(underPressure)
+  await fastify.register(openApi)
 
   await fastify.register(drain)
   await fastify.register(spaces)
@@ -49,6 +52,7 @@ async function plaza (fastify: FastifyInstance, options: AppOptions): Promise<vo
   await fastify.register(staleSweep)
   await fastify.register(serverLiveness)
   await fastify.register(adminAuth)
+  await fastify.register(apiDocs)
 
   // Fastify's own 404 logs the raw URL at info; this one says nothing of it (tokens may be there).
   fastify.setNotFoundHandler(async (_request, reply) => sendError(reply, 404, 'no such route'))

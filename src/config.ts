@@ -59,6 +59,8 @@ export const EnvSchema = Type.Object({
   ADMIN_RATE_LIMIT_PER_MIN: Int(120, 1),
   TRUST_PROXY: Type.String({ default: '' }),
   GUEST_AUTH: Type.Optional(Type.Boolean()),
+  /** The admin API's OpenAPI document and its UI at /docs (development mode unless set). */
+  API_DOCS: Type.Optional(Type.Boolean()),
   GUEST_TOKEN_TTL_S: Int(86_400, 60),
   /** At shutdown, how long /readyz answers 503 before sockets are closed (the load balancer's check interval). */
   DRAIN_DELAY_MS: Int(0, 0, 600_000),
@@ -100,6 +102,8 @@ export interface Config extends Env {
   trustProxy: false | string[]
   /** `POST /auth/guest` hands out tokens: GUEST_AUTH, or in development mode when it is unset. */
   guestAuth: boolean
+  /** /docs serves the API's description: API_DOCS, or in development mode when it is unset. */
+  apiDocs: boolean
 }
 
 /** The least a secret the operator sets must hold in production: HS256's key size (RFC 7518 §3.2). */
@@ -142,7 +146,8 @@ export function loadConfig (data: Record<string, unknown> = process.env): Config
     generated,
     allowedOrigins: env.ALLOWED_ORIGINS.split(',').map((o) => o.trim()).filter((o) => o !== ''),
     trustProxy: parseTrustProxy(env.TRUST_PROXY),
-    guestAuth
+    guestAuth,
+    apiDocs: env.API_DOCS ?? devMode
   }
 }
 

@@ -1,4 +1,5 @@
 import type { FastifyInstance } from 'fastify'
+import { ADMIN, HealthReply } from '../../http/api-schemas.js'
 import { REDIS_PROBE_TIMEOUT_MS, redisLatencyMs } from '../../http/redis-latency.js'
 
 /**
@@ -8,7 +9,7 @@ import { REDIS_PROBE_TIMEOUT_MS, redisLatencyMs } from '../../http/redis-latency
 export default async function healthRoutes (fastify: FastifyInstance): Promise<void> {
   const { config, redis, roomManager, presence } = fastify
 
-  fastify.get('/health', async (_request, reply) => {
+  fastify.get('/health', { schema: { ...ADMIN, summary: 'Redis health and this server\'s counts', response: { 200: HealthReply, 503: HealthReply } } }, async (_request, reply) => {
     const latency = await redisLatencyMs(redis, REDIS_PROBE_TIMEOUT_MS)
     const status = latency === null ? 'unhealthy' : 'healthy'
     const { totalUsers, totalSpaces } = roomManager.stats()

@@ -2,6 +2,7 @@ import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
 import { Type } from 'typebox'
 import { SPACE_ID_PATTERN, tooManyObstacles } from '../../src/spaces/space.js'
 import { RedisUnavailableError, SpacesFullError } from '../../src/spaces/space-registry.js'
+import { ADMIN, ErrorReply, SpaceListReply, SpaceReply } from '../../http/api-schemas.js'
 import { sendError } from '../../http/http-errors.js'
 
 const Params = Type.Object({ spaceId: Type.String({ pattern: SPACE_ID_PATTERN }) })
@@ -22,16 +23,16 @@ const spaceRoutes: FastifyPluginAsyncTypebox = async (fastify) => {
     })))
   })
 
-  fastify.get('/spaces', async () => ({ spaces: await spaces.list() }))
+  fastify.get('/spaces', { schema: { ...ADMIN, summary: 'Every space', response: { 200: SpaceListReply } } }, async () => ({ spaces: await spaces.list() }))
 
-  fastify.get('/spaces/:spaceId', { schema: { params: Params } }, async (request, reply) => {
+  fastify.get('/spaces/:spaceId', { schema: { ...ADMIN, summary: 'One space', params: Params, response: { 200: SpaceReply, 404: ErrorReply } } }, async (request, reply) => {
     const space = await spaces.resolve(request.params.spaceId)
     if (space === undefined) return await sendError(reply, 404, `no space ${request.params.spaceId}`)
     return space.definition
   })
 
   fastify.put('/spaces/:spaceId', {
-    schema: { params: Params, body: SpaceBody },
+    schema: { ...ADMIN, summary: 'Define or redefine a space', params: Params, body: SpaceBody, response: { 200: SpaceReply, 201: SpaceReply, 400: ErrorReply, 409: ErrorReply } },
     // Room for the most obstacles a space may have, each written out in full (and then some).
     bodyLimit: Math.max(1_048_576, 100 * limits.maxObstacles),
     // Too many obstacles are refused before the schema checks each of them.
@@ -55,7 +56,7 @@ const spaceRoutes: FastifyPluginAsyncTypebox = async (fastify) => {
     return await reply.code(created ? 201 : 200).send(space.definition)
   })
 
-  fastify.delete('/spaces/:spaceId', { schema: { params: Params } }, async (request, reply) => {
+  fastify.delete('/spaces/:spaceId', { schema: { ...ADMIN, summary: 'Delete a space, closing its connections with 4004', params: Params, response: { 204: Type.Null(), 404: ErrorReply, 503: ErrorReply } } }, async (request, reply) => {
     let existed: boolean
     try {
       existed = await spaceAdmin.delete(request.params.spaceId)
@@ -65,7 +66,7 @@ const spaceRoutes: FastifyPluginAsyncTypebox = async (fastify) => {
     }
     if (!existed) return await sendError(reply, 404, `no space ${request.params.spaceId}`)
     request.log.info({ spaceId: request.params.spaceId }, `Deleted space ${request.params.spaceId}`)
-    return await reply.code(204).send()
+    return await reply.code(204).send(null)
   })
 }
 

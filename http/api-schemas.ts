@@ -1,0 +1,59 @@
+import { Type } from 'typebox'
+
+/**
+ * What the HTTP API answers, for the OpenAPI document (/docs) and for serializing replies. Objects
+ * keep properties not listed here (additionalProperties), so that a field added to a reply is never
+ * dropped by its schema.
+ */
+const open = { additionalProperties: true }
+
+export const ErrorReply = Type.Object({
+  statusCode: Type.Integer(),
+  error: Type.String(),
+  message: Type.String()
+}, { ...open, description: 'Fastify\'s error shape' })
+
+export const SpaceReply = Type.Object({
+  id: Type.String(),
+  width: Type.Integer(),
+  height: Type.Integer(),
+  obstacles: Type.Array(Type.Object({ x: Type.Integer(), y: Type.Integer(), width: Type.Integer(), height: Type.Integer() }))
+}, open)
+
+export const SpaceListReply = Type.Object({ spaces: Type.Array(SpaceReply) }, open)
+
+export const HealthReply = Type.Object({
+  status: Type.Union([Type.Literal('healthy'), Type.Literal('unhealthy')]),
+  latency: Type.Union([Type.Number(), Type.Null()], { description: 'Redis round trip in ms; null when Redis did not answer in time' }),
+  redis: Type.String(),
+  serverId: Type.String(),
+  uptime: Type.Integer(),
+  users: Type.Integer(),
+  spaces: Type.Integer(),
+  faults: Type.Array(Type.Object({
+    key: Type.String(),
+    expected: Type.String(),
+    spaceId: Type.Optional(Type.String()),
+    error: Type.String(),
+    since: Type.Number(),
+    count: Type.Integer()
+  }, open), { description: 'Redis keys that hold another writer\'s data; their spaces are not written' })
+}, open)
+
+const SpaceCount = Type.Object({ spaceId: Type.String(), userCount: Type.Integer() }, open)
+
+export const StatsReply = Type.Object({
+  totalSpaces: Type.Integer(),
+  totalUsers: Type.Integer(),
+  spacesWithUsers: Type.Array(SpaceCount),
+  serverId: Type.String(),
+  cluster: Type.Union([Type.Object({
+    totalUsers: Type.Integer(),
+    connectedUsers: Type.Integer(),
+    ghostUsers: Type.Integer(),
+    spacesWithUsers: Type.Array(Type.Object({ spaceId: Type.String(), userCount: Type.Integer(), ghostCount: Type.Integer() }, open))
+  }, open), Type.Null()], { description: 'What Redis knows across servers; null when Redis does not answer' })
+}, { ...open, description: 'JSON, or the Prometheus exposition when Accept prefers text/plain or application/openmetrics-text' })
+
+/** The admin routes' security requirement and tag, for the OpenAPI document. */
+export const ADMIN = { tags: ['admin'], security: [{ admin: [] }] }
