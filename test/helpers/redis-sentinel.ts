@@ -33,6 +33,8 @@ export class SentinelRedis {
     const [primary, replica] = await Promise.all([PrivateRedis.start(t), PrivateRedis.start(t)])
     // Without persistence the first sync is diskless, which by default waits 5 s for more replicas.
     await primary.cli('config', 'set', 'repl-diskless-sync-delay', '0')
+    // And the replica loads it from the socket, leaving no dump.rdb in the working directory.
+    await replica.cli('config', 'set', 'repl-diskless-load', 'on-empty-db')
     await replica.cli('replicaof', '127.0.0.1', String(primary.port))
     await until(async () => (await replica.cli('info', 'replication')).includes('master_link_status:up'), 'the replica to sync')
     // Sentinel rewrites its configuration file: each gets one in a directory of the test's own.
