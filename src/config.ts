@@ -18,7 +18,16 @@ export const EnvSchema = Type.Object({
   ),
   /** About how long a log line may wait to be written with others (0: each line as it is logged). */
   LOG_FLUSH_MS: Int(100, 0, 60_000),
-  REDIS_URL: Type.String({ default: 'redis://127.0.0.1:6379' }),
+  /** One Redis server; `redis://127.0.0.1:6379` when none of REDIS_URL, REDIS_SENTINELS, REDIS_CLUSTER_NODES is set. */
+  REDIS_URL: Type.Optional(Type.String()),
+  /** `host:port,host:port,...`: the Sentinels that watch the primary named REDIS_SENTINEL_NAME. */
+  REDIS_SENTINELS: Type.Optional(Type.String()),
+  REDIS_SENTINEL_NAME: Type.String({ default: 'mymaster', minLength: 1 }),
+  /** Redis Cluster (PROTOCOL §12): accepted here so that setting it stops the start with a clear word. */
+  REDIS_CLUSTER_NODES: Type.Optional(Type.String()),
+  /** For the nodes found through Sentinel (with REDIS_URL they go in the URL). */
+  REDIS_USERNAME: Type.Optional(Type.String({ minLength: 1 })),
+  REDIS_PASSWORD: Type.Optional(Type.String({ minLength: 1 })),
   REDIS_COMMAND_TIMEOUT_MS: Int(1000, 10),
   REDIS_CONNECT_TIMEOUT_MS: Int(2000, 10),
   KEY_PREFIX: Type.String({ default: '', maxLength: 128 }),
@@ -78,9 +87,26 @@ export type JwtAlgorithm = 'HS256' | 'RS256' | 'ES256'
 export type SecretName = 'JWT_SECRET' | 'ADMIN_TOKEN'
 export type DevSecrets = Partial<Record<SecretName, string>>
 
+/** A Sentinel's address, as ioredis's `sentinels` option takes it. */
+export interface HostPort {
+  host: string
+  port: number
+}
+
+/** Where Plaza's Redis is: one server, or a primary found through Sentinel (PROTOCOL §12). */
+export type RedisTarget =
+  | { kind: 'server', url: string }
+  | { kind: 'sentinel', sentinels: HostPort[], name: string, username?: string, password?: string }
+
+const DEFAULT_REDIS_URL = 'redis://127.0.0.1:6379'
+const DEFAULT_SENTINEL_PORT = 26379
+
 /** What the rest of Plaza sees: validated env plus what is derived from it, once. */
 export interface Config extends Env {
   serverId: string
+  /** The URL of the one Redis server, the default when no Redis setting is given; unused with Sentinel. */
+  REDIS_URL: string
+  redis: RedisTarget
   /**
    * Development mode (PROTOCOL §8): neither JWT_SECRET nor JWT_PUBLIC_KEY set, and NODE_ENV not
    * `production`. Only then are secrets made up, guests signed in by default and the demo space seeded.
@@ -122,6 +148,7 @@ export function loadConfig (data: Record<string, unknown> = process.env): Config
   if (env.USER_STATE_TTL_S * 1000 <= env.STALE_USER_MS) {
     throw new Error('USER_STATE_TTL_S must be longer than STALE_USER_MS, or ghosts would expire before they are swept (and told)')
   }
+  const redis = redisTarget(env)
   const devMode = isDevMode(env)
   if (!devMode) requireSecrets(env)
   const guestAuth = env.GUEST_AUTH ?? devMode
@@ -138,6 +165,8 @@ export function loadConfig (data: Record<string, unknown> = process.env): Config
 
   return {
     ...env,
+    REDIS_URL: redis.kind === 'server' ? redis.url : DEFAULT_REDIS_URL,
+    redis,
     serverId: env.SERVER_ID ?? randomUUID(),
     devMode,
     ...jwtSettings(env, secrets.JWT_SECRET),
@@ -230,6 +259,41 @@ function ownSecrets (file: string, names: SecretName[]): { secrets: DevSecrets, 
   }
   if (generated.length > 0) writeDevSecrets(file, { ...kept, ...secrets })
   return { secrets, generated }
+}
+
+/**
+ * At most one of REDIS_URL, REDIS_SENTINELS and REDIS_CLUSTER_NODES (each counts when set and not
+ * empty); none is the Redis on this machine. Throws naming the variables when two are set, or when
+ * the one set cannot be used.
+ */
+function redisTarget (env: Env): RedisTarget {
+  const given = (['REDIS_URL', 'REDIS_SENTINELS', 'REDIS_CLUSTER_NODES'] as const).filter((name) => (env[name] ?? '').trim() !== '')
+  if (given.length > 1) {
+    throw new Error(`${given.join(' and ')} are set together: set only one of REDIS_URL (one Redis server), REDIS_SENTINELS (a primary watched by Sentinel) and REDIS_CLUSTER_NODES`)
+  }
+  if (given[0] === 'REDIS_CLUSTER_NODES') {
+    throw new Error('REDIS_CLUSTER_NODES is set, but Redis Cluster is not supported yet: use REDIS_URL (one Redis server) or REDIS_SENTINELS (a primary watched by Sentinel)')
+  }
+  const { REDIS_USERNAME: username, REDIS_PASSWORD: password } = env
+  if (given[0] !== 'REDIS_SENTINELS') {
+    const stray = [username === undefined ? [] : ['REDIS_USERNAME'], password === undefined ? [] : ['REDIS_PASSWORD']].flat()
+    if (stray.length > 0) throw new Error(`${stray.join(' and ')} apply to REDIS_SENTINELS only: with one Redis server they go in REDIS_URL (redis://user:password@host:6379)`)
+    return { kind: 'server', url: env.REDIS_URL?.trim() || DEFAULT_REDIS_URL }
+  }
+  const sentinels = (env.REDIS_SENTINELS ?? '').split(',').map((s) => s.trim()).filter((s) => s !== '').map(parseHostPort)
+  if (sentinels.length === 0) throw new Error('REDIS_SENTINELS names no Sentinel; list them as host:port,host:port,...')
+  return { kind: 'sentinel', sentinels, name: env.REDIS_SENTINEL_NAME, ...(username === undefined ? {} : { username }), ...(password === undefined ? {} : { password }) }
+}
+
+/** `host:port`, `[v6]:port`, or a bare host (port 26379, Sentinel's own). */
+function parseHostPort (entry: string): HostPort {
+  const match = /^(?:\[([^\]]+)\]|([^:[\]]+))(?::(\d{1,5}))?$/.exec(entry)
+  const host = match?.[1] ?? match?.[2]
+  const port = match?.[3] === undefined ? DEFAULT_SENTINEL_PORT : Number(match[3])
+  if (host === undefined || port < 1 || port > 65535) {
+    throw new Error(`REDIS_SENTINELS: ${JSON.stringify(entry)} is not host:port; list the Sentinels as host:port,host:port,...`)
+  }
+  return { host, port }
 }
 
 /**

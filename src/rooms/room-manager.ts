@@ -312,6 +312,8 @@ export class RoomManager {
 
   /** Writes every connected user again, and whatever waited, for a Redis that came back (perhaps empty). */
   persistAll (): Promise<boolean> {
+    // A Redis that came back (restarted, flushed, or a replica promoted) may lack who owns whom, too.
+    this.#presence.reclaim()
     for (const member of this.#members()) void this.#presence.saveNow(member.spaceId, member)
     return this.#presence.flush()
   }
