@@ -53,11 +53,16 @@ export async function startServer (t: Test, env: Record<string, string | number>
     stdio: ['pipe', 'pipe', 'pipe']
   })
   killOnExit(child)
-  t.teardown(() => { if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL') })
   let output = ''
   child.stdout.on('data', (chunk: Buffer) => { output += chunk.toString() })
   child.stderr.on('data', (chunk: Buffer) => { output += chunk.toString() })
   const exited = once(child, 'exit') as Promise<[number | null, NodeJS.Signals | null]>
+  // Dead before the test's keys are deleted (teardowns run last first): it writes nothing after.
+  t.teardown(async () => {
+    if (child.exitCode !== null || child.signalCode !== null) return
+    child.kill('SIGKILL')
+    await exited
+  })
   const deadline = Date.now() + 20_000
   while (!output.includes('Server listening')) {
     if (Date.now() > deadline || child.exitCode !== null) throw new Error(`server did not start:\n${output}`)
