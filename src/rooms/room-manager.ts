@@ -18,8 +18,6 @@ import { RefCount } from '../util/ref-count.js'
 import { Member, type Peer } from './member.js'
 import { occupied, snapshot } from './snapshot.js'
 
-export { Member, type Peer } from './member.js'
-
 /** Where the room manager finds a space: the cache for a move, the cache or Redis for a join. */
 export type SpaceLookup = Pick<SpaceRegistry, 'get' | 'lookup'>
 
