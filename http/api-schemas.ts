@@ -20,6 +20,16 @@ export const SpaceReply = Type.Object({
   obstacles: Type.Array(Type.Object({ x: Type.Integer(), y: Type.Integer(), width: Type.Integer(), height: Type.Integer() }))
 }, open)
 
+export const ChatMessageReply = Type.Object({
+  id: Type.String(),
+  userId: Type.String(),
+  username: Type.String(),
+  text: Type.String(),
+  sentAt: Type.Integer({ description: 'ms since epoch, the accepting server\'s clock' })
+}, open)
+
+export const ChatHistoryReply = Type.Object({ messages: Type.Array(ChatMessageReply, { description: 'oldest first' }) }, open)
+
 export const SpaceListReply = Type.Object({ spaces: Type.Array(SpaceReply) }, open)
 
 export const HealthReply = Type.Object({

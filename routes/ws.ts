@@ -71,6 +71,8 @@ export default async function wsRoutes (fastify: FastifyInstance): Promise<void>
       joinTimeoutMs: config.JOIN_TIMEOUT_MS,
       maxBufferedBytes: config.MAX_BUFFERED_BYTES,
       maxMessageBytes: config.MAX_MESSAGE_BYTES,
+      maxChatChars: config.MAX_CHAT_CHARS,
+      maxChatsPer10s: config.MAX_CHATS_PER_10S,
       counters: roomManager.counters
     })
     connections.add(connection)

@@ -57,6 +57,18 @@ export const EnvSchema = Type.Object({
   MAX_MESSAGES_PER_S: Int(100, 1),
   MAX_MESSAGE_BYTES: Int(4096, 256, 1_048_576),
   JOIN_TIMEOUT_MS: Int(10_000, 10),
+  /** Chat (PROTOCOL §9): a message's length in code points once cleaned. */
+  MAX_CHAT_CHARS: Int(500, 1, 10_000),
+  /** Accepted chats per connection in a 10 s window. */
+  MAX_CHATS_PER_10S: Int(10, 1, 10_000),
+  /** The last messages a join's `space-joined.chat` carries. */
+  CHAT_HISTORY_ON_JOIN: Int(50, 0, 1_000),
+  /** About how many messages a space's history keeps (the stream is trimmed approximately). */
+  CHAT_HISTORY_MAX: Int(1000, 1, 1_000_000),
+  /** A space's history expires this long after its last message. */
+  CHAT_TTL_S: Int(604_800, 1),
+  /** Activity (PROTOCOL §10): a connected user with no activity for this long is idle. */
+  IDLE_AFTER_MS: Int(60_000, 100),
   METRICS_MAX_SPACES: Int(100, 0, 100_000),
   SERVER_HEARTBEAT_MS: Int(2000, 10),
   SERVER_DEAD_AFTER_MS: Int(6000, 30),

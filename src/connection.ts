@@ -8,7 +8,7 @@ import { codecs, type Codec } from './dialects/index.js'
 import type { DirectEvent } from './events.js'
 import type { Identity } from './identity.js'
 import type { Logger } from './logger.js'
-import { CloseCode, ErrorCode, parseClientMessage, type ClientMessage, type Dialect } from './protocol.js'
+import { cleanChatText, CloseCode, ErrorCode, parseClientMessage, type ClientMessage, type Dialect } from './protocol.js'
 import type { Member, Peer } from './rooms/member.js'
 import type { RoomManager } from './rooms/room-manager.js'
 import { isSpaceId } from './spaces/space.js'
@@ -27,6 +27,10 @@ export interface ConnectionOptions {
   maxBufferedBytes: number
   /** ws's maxPayload: a larger frame is refused unread; plaza.v1 is told the limit. */
   maxMessageBytes: number
+  /** MAX_CHAT_CHARS: code points a chat may have once cleaned. */
+  maxChatChars: number
+  /** MAX_CHATS_PER_10S: accepted chats per 10 s. */
+  maxChatsPer10s: number
   counters: Counters
 }
 
@@ -95,6 +99,9 @@ export class Connection implements Peer {
   #joinTimer: NodeJS.Timeout | undefined
   /** MAX_MESSAGES_PER_S. */
   readonly #messages: RateWindow
+  readonly #maxChatChars: number
+  /** MAX_CHATS_PER_10S: only accepted chats count. */
+  readonly #chats: RateWindow
   #alive = true
 
   constructor (options: ConnectionOptions) {
@@ -109,6 +116,8 @@ export class Connection implements Peer {
     this.#joinTimeoutMs = options.joinTimeoutMs
     this.#counters = options.counters
     this.#maxBufferedBytes = options.maxBufferedBytes
+    this.#maxChatChars = options.maxChatChars
+    this.#chats = new RateWindow(options.maxChatsPer10s, 10_000)
     this.#socket.on('message', (data, isBinary) => {
       try {
         this.#onFrame(data, isBinary)
@@ -225,6 +234,39 @@ export class Connection implements Peer {
         this.tell({ kind: 'heartbeat', timestamp: message.timestamp, serverTime: Date.now() })
         break
       case 'heartbeat-response':
+        break
+      case 'chat':
+      case 'chat-history':
+      case 'active':
+        // plaza.v1 only: a metaverse client knows none of these, and hears nothing of them.
+        if (this.dialect !== 'plaza.v1') this.#refuse(ErrorCode.UnknownType, `unknown message type "${message.type}"`)
+        else this.#handleChatOrActivity(member, message)
+        break
+    }
+  }
+
+  #handleChatOrActivity (member: Member, message: Extract<ClientMessage, { type: 'chat' | 'chat-history' | 'active' }>): void {
+    switch (message.type) {
+      case 'chat': {
+        const text = cleanChatText(message.text, this.#maxChatChars)
+        if (text === undefined) {
+          this.#refuse(ErrorCode.InvalidMessage, `a chat text must have 1 to ${this.#maxChatChars} characters once control characters and surrounding spaces are removed`)
+        } else if (!this.#chats.admit(Date.now())) {
+          this.#refuse(ErrorCode.RateLimited, `more than ${this.#chats.limit} chat messages in 10 s`)
+        } else {
+          this.#rooms.chat(member, text)
+        }
+        break
+      }
+      case 'chat-history':
+        this.#rooms.chatHistory(member, message.before, message.limit).then((outcome) => {
+          if (outcome === 'unknown' && this.#member === member) this.#refuse(ErrorCode.InvalidMessage, 'chat-history: "before" names no message of this space')
+        }).catch((err: unknown) => {
+          this.#log.warn({ err, connectionId: this.connectionId }, 'Could not answer a chat-history request')
+        })
+        break
+      case 'active':
+        this.#rooms.active(member)
         break
     }
   }

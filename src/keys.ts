@@ -10,6 +10,11 @@ export function redisKeys (prefix: string) {
     spaceUsers: (spaceId: string) => `${prefix}space:${spaceId}:users`,
     /** Hash: field userId, value the id of the server holding that user's avatar (claimed at join). */
     spaceOwners: (spaceId: string) => `${prefix}space:${spaceId}:owners`,
+    /**
+     * Stream: the space's chat history, fields u (userId), n (username), t (text), s (sentAt, ms),
+     * k (the accepting server's nonce), and i (the message id, when it is not the entry's own).
+     */
+    spaceChat: (spaceId: string) => `${prefix}space:${spaceId}:chat`,
     /** Hash: field spaceId, value the space definition as JSON. */
     spaces: `${prefix}plaza:spaces`,
     /** Sorted set: every users-hash entry as "spaceId userId", scored by its lastUpdated (the sweep's index). */

@@ -44,8 +44,14 @@ export const ClientType = {
   Move: 'move',
   Leave: 'leave',
   Heartbeat: 'heartbeat',
-  HeartbeatResponse: 'heartbeat-response'
+  HeartbeatResponse: 'heartbeat-response',
+  Chat: 'chat',
+  ChatHistory: 'chat-history',
+  Active: 'active'
 } as const
+
+/** A chat-history page's size when the client asks for none, and its bounds (PROTOCOL §9). */
+export const CHAT_PAGE = { default: 50, min: 1, max: 100 } as const
 
 export type ClientMessage =
   | { type: 'join', spaceId: string, token: unknown }
@@ -53,6 +59,10 @@ export type ClientMessage =
   | { type: 'leave' }
   | { type: 'heartbeat', timestamp: number }
   | { type: 'heartbeat-response' }
+  /** `text` as it arrived (a string): cleaned and measured by cleanChatText, against the server's limit. */
+  | { type: 'chat', text: string }
+  | { type: 'chat-history', before: string | undefined, limit: number }
+  | { type: 'active' }
 
 export type ParseResult =
   | { ok: true, message: ClientMessage }
@@ -98,9 +108,41 @@ export function parseClientMessage (text: string): ParseResult {
       const { timestamp } = payload
       return { ok: true, message: { type, timestamp: typeof timestamp === 'number' && Number.isFinite(timestamp) ? timestamp : 0 } }
     }
+    case ClientType.Chat: {
+      const { text } = payload
+      if (typeof text !== 'string') return invalid('chat needs payload.text as a string')
+      return { ok: true, message: { type, text } }
+    }
+    case ClientType.ChatHistory: {
+      const { before, limit } = payload
+      if (before !== undefined && typeof before !== 'string') return invalid('chat-history takes payload.before as a message id (a string)')
+      if (limit !== undefined && typeof limit !== 'number') return invalid('chat-history takes payload.limit as a number')
+      const asked = typeof limit === 'number' && Number.isFinite(limit) ? Math.trunc(limit) : CHAT_PAGE.default
+      return { ok: true, message: { type, before, limit: Math.min(CHAT_PAGE.max, Math.max(CHAT_PAGE.min, asked)) } }
+    }
+    case ClientType.Active:
+      return { ok: true, message: { type } }
     default:
       return { ok: false, code: ErrorCode.UnknownType, message: `unknown message type ${JSON.stringify(type.slice(0, 64))}` }
   }
+}
+
+// Unicode Cc: C0 controls, DEL and C1 controls; \t and \n stay (PROTOCOL §9).
+// biome-ignore lint/suspicious/noControlCharactersInRegex: the control characters are what it matches
+const CONTROL = /[\u0000-\u0008\u000b-\u001f\u007f-\u009f]/g
+
+/**
+ * A chat text as PROTOCOL §9 keeps it: control characters but \n and \t removed, then trimmed;
+ * undefined when nothing is left or more than `maxChars` code points are. Nothing else is touched:
+ * markup stays as it was sent (clients render text, never HTML).
+ */
+export function cleanChatText (text: string, maxChars: number): string | undefined {
+  const cleaned = text.replace(CONTROL, '').trim()
+  if (cleaned === '') return undefined
+  // Code points, not UTF-16 units: an emoji counts once.
+  let count = 0
+  for (const _ of cleaned) if (++count > maxChars) return undefined
+  return cleaned
 }
 
 /**

@@ -80,7 +80,7 @@ t.test('the stale sweep passes over a key another writer took, and the rest is s
   const old = now - 10 * 60_000
   await redis.set(keys.spaceUsers('bad'), 'not-a-hash')
   await redis.zadd(keys.presenceIndex, old, 'bad ann', old, 'good bob')
-  await redis.hset(keys.spaceUsers('good'), 'bob', JSON.stringify({ username: 'bob', x: 1, y: 1, lastUpdated: old, connected: false }))
+  await redis.hset(keys.spaceUsers('good'), 'bob', JSON.stringify({ username: 'bob', x: 1, y: 1, lastUpdated: old, lastActive: old, sessionStart: old, connected: false }))
   const sweeper = new StaleSweeper({ redis, keys, log: silentLogger, staleAfterMs: 60_000 })
   t.same(await sweeper.sweep(now), [{ spaceId: 'good', userId: 'bob', wasConnected: false }], 'the good space is swept')
   t.equal(await redis.zcard(keys.presenceIndex), 0, 'the bad key\'s member leaves the index')
@@ -93,7 +93,7 @@ t.test('a crashed server\'s users keep the time it was last known alive, not the
   const lastBeat = Number(seconds) * 1000 - 30_000
   await redis.zadd(keys.servers, lastBeat, 'crashed-1')
   await redis.sadd(keys.serverUsers('crashed-1'), 'hall ann')
-  await redis.hset(keys.spaceUsers('hall'), 'ann', JSON.stringify({ username: 'ann', x: 2, y: 3, connectionId: 'c', lastUpdated: lastBeat - 5000, connected: true, serverId: 'crashed-1' }))
+  await redis.hset(keys.spaceUsers('hall'), 'ann', JSON.stringify({ username: 'ann', x: 2, y: 3, connectionId: 'c', lastUpdated: lastBeat - 5000, lastActive: lastBeat - 5000, sessionStart: lastBeat - 5000, connected: true, serverId: 'crashed-1' }))
   const liveness = new ServerLiveness({ redis, keys, serverId: 'watcher-1', deadAfterMs: 6000 })
   t.same(await liveness.reapDead(), [{ serverId: 'crashed-1', spaceId: 'hall', userId: 'ann' }])
   const entry = JSON.parse(await redis.hget(keys.spaceUsers('hall'), 'ann') ?? '{}') as Record<string, unknown>
@@ -117,6 +117,8 @@ t.test('a flush that throws while its batch is planned loses nothing: the batch 
     y: 5,
     connectionId: 'c',
     lastUpdated: Date.now(),
+    lastActive: Date.now(),
+    sessionStart: Date.now(),
     connected: true
   }
   store.save('hall', record)
@@ -135,7 +137,7 @@ t.test('an error that may pass (Redis out of memory) is no fault: the batch wait
   t.teardown(() => store.close())
   await server.cli('CONFIG', 'SET', 'maxmemory-policy', 'noeviction')
   await server.cli('CONFIG', 'SET', 'maxmemory', '1')
-  store.save('hall', { userId: 'ann', username: 'ann', x: 1, y: 2, connectionId: 'c', lastUpdated: Date.now(), connected: true })
+  store.save('hall', { userId: 'ann', username: 'ann', x: 1, y: 2, connectionId: 'c', lastUpdated: Date.now(), lastActive: Date.now(), sessionStart: Date.now(), connected: true })
   t.equal(await store.flush(), false, 'the flush fails while Redis refuses writes')
   t.same(store.faults().keys, [], 'no key is blamed')
   await server.cli('CONFIG', 'SET', 'maxmemory', '0')
@@ -149,7 +151,7 @@ t.test('writes parked for a bad key are tried again only once the key is fixed, 
   const keys = redisKeys(prefix)
   const store = new RedisPresenceStore({ redis, keys, log: silentLogger, serverId: 'park-1', ttlSeconds: 60, flushIntervalMs: 60_000, faultRetryMs: 20 })
   t.teardown(() => store.close())
-  const ann: PresenceRecord = { userId: 'ann', username: 'ann', x: 1, y: 2, connectionId: 'c', lastUpdated: Date.now(), connected: true }
+  const ann: PresenceRecord = { userId: 'ann', username: 'ann', x: 1, y: 2, connectionId: 'c', lastUpdated: Date.now(), lastActive: Date.now(), sessionStart: Date.now(), connected: true }
   for (const spaceId of ['kept', 'gone']) {
     await redis.set(keys.spaceUsers(spaceId), 'not-a-hash')
     store.save(spaceId, ann)

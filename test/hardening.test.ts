@@ -336,7 +336,7 @@ t.test('with Redis hung, flushes asked for meanwhile share one follow-up, so clo
   await client.connect()
   const prefix = 'test:hung:'
   const store = new RedisPresenceStore({ redis: client, keys: redisKeys(prefix), log: silentLog, serverId: 'hung-1', ttlSeconds: 60, flushIntervalMs: 60_000 })
-  const record = (x: number): PresenceRecord => ({ userId: 'alice', username: 'alice', x, y: 0, connectionId: 'c1', lastUpdated: Date.now(), connected: true })
+  const record = (x: number): PresenceRecord => ({ userId: 'alice', username: 'alice', x, y: 0, connectionId: 'c1', lastUpdated: Date.now(), lastActive: Date.now(), sessionStart: Date.now(), connected: true })
 
   let stopped = true
   redis.signal('SIGSTOP')

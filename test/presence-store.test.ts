@@ -40,7 +40,7 @@ async function storeOn (t: Test, url: string, prefix: string, serverId: string, 
 t.test('a join read that Redis answers before a drop\'s write lands still sees the ghost (the write in flight)', async (t) => {
   const { prefix, redis } = isolate(t)
   const store = await storeOn(t, REDIS_URL, prefix, 'race-1')
-  const bob = (connected: boolean): PresenceRecord => ({ userId: 'bob', username: 'Bob', x: 5, y: 4, connectionId: 'c1', lastUpdated: Date.now(), connected })
+  const bob = (connected: boolean): PresenceRecord => ({ userId: 'bob', username: 'Bob', x: 5, y: 4, connectionId: 'c1', lastUpdated: Date.now(), lastActive: Date.now(), sessionStart: Date.now(), connected })
 
   // Redis has Bob connected to this server; the join read leaves such entries to memory.
   store.save('race', bob(true))
@@ -79,8 +79,8 @@ t.test('the joins of one turn share one script call, each with its own claim and
   const prefix = 'batch:'
   // Another server holds u0's avatar in s1; s1 has a ghost of that server, s2 a connected user of it.
   await redis.hset(`${prefix}space:s1:owners`, 'u0', 'other-1')
-  await redis.hset(`${prefix}space:s1:users`, 'ghost', JSON.stringify({ username: 'G', x: 1, y: 2, connectionId: 'c', lastUpdated: 1, connected: false, serverId: 'other-1' }))
-  await redis.hset(`${prefix}space:s2:users`, 'far', JSON.stringify({ username: 'F', x: 3, y: 4, connectionId: 'c', lastUpdated: 1, connected: true, serverId: 'other-1' }))
+  await redis.hset(`${prefix}space:s1:users`, 'ghost', JSON.stringify({ username: 'G', x: 1, y: 2, connectionId: 'c', lastUpdated: 1, lastActive: 1, sessionStart: 1, connected: false, serverId: 'other-1' }))
+  await redis.hset(`${prefix}space:s2:users`, 'far', JSON.stringify({ username: 'F', x: 3, y: 4, connectionId: 'c', lastUpdated: 1, lastActive: 1, sessionStart: 1, connected: true, serverId: 'other-1' }))
 
   const joins = Array.from({ length: 40 }, (_, i) => store.claimAndRead(`s${(i % 4) + 1}`, `u${i}`, true))
   // The same user again in the same turn (a second tab), and a join with nothing to claim.
@@ -180,7 +180,7 @@ t.test('joins that each wait for the one before go at once on a server that is n
 t.test('a flush writes every space in few script calls, in chunks when a space has many users', async (t) => {
   const { prefix, redis } = isolate(t)
   const store = await storeOn(t, REDIS_URL, prefix, 'flush-1')
-  const user = (i: number): PresenceRecord => ({ userId: `u${i}`, username: `U${i}`, x: i % 50, y: 1, connectionId: `c${i}`, lastUpdated: Date.now(), connected: true })
+  const user = (i: number): PresenceRecord => ({ userId: `u${i}`, username: `U${i}`, x: i % 50, y: 1, connectionId: `c${i}`, lastUpdated: Date.now(), lastActive: Date.now(), sessionStart: Date.now(), connected: true })
   // 5,000 users in one space: 10,000 arguments, past what Lua's unpack() takes at once; then 20
   // spaces of one user each, in a second call.
   for (let i = 0; i < 5000; i++) store.save('big', user(i))
@@ -213,7 +213,7 @@ t.test('the first write of a joined user puts back a claim that a late disown to
   // gone. Meanwhile another server took Ben over.
   await redis.hdel(owners, 'amy')
   await redis.hset(owners, 'ben', 'other-9')
-  const at = (userId: string): PresenceRecord => ({ userId, username: userId, x: 1, y: 1, connectionId: 'c', lastUpdated: Date.now(), connected: true })
+  const at = (userId: string): PresenceRecord => ({ userId, username: userId, x: 1, y: 1, connectionId: 'c', lastUpdated: Date.now(), lastActive: Date.now(), sessionStart: Date.now(), connected: true })
   store.save('hall', at('amy'))
   store.save('hall', at('ben'))
   t.equal(await store.flush(), true)
@@ -230,7 +230,7 @@ t.test('a flush of 120,000 users (the refresh of a full server) writes them all,
   const store = await storeOn(t, REDIS_URL, prefix, 'many-1')
   const now = Date.now()
   for (let s = 0; s < 3; s++) {
-    for (let i = 0; i < 40_000; i++) store.save(`crowd-${s}`, { userId: `u${i}`, username: 'U', x: 1, y: 1, connectionId: 'c', lastUpdated: now, connected: true })
+    for (let i = 0; i < 40_000; i++) store.save(`crowd-${s}`, { userId: `u${i}`, username: 'U', x: 1, y: 1, connectionId: 'c', lastUpdated: now, lastActive: now, sessionStart: now, connected: true })
   }
   // 240,000 index arguments: spread into one call, they would overflow the stack.
   t.equal(await store.flush(), true)

@@ -3,7 +3,7 @@ import { Broadcast, codecs } from '../src/dialects/index.js'
 import { encodeMetaverse } from '../src/dialects/metaverse.js'
 import { encodePlazaV1 } from '../src/dialects/plaza-v1.js'
 import type { ServerEvent, UserView } from '../src/events.js'
-import { CloseCode, ErrorCode, offeredProtocols, parseClientMessage, pickDialect, type Dialect } from '../src/protocol.js'
+import { cleanChatText, CloseCode, ErrorCode, offeredProtocols, parseClientMessage, pickDialect, type Dialect } from '../src/protocol.js'
 
 const frame = (value: unknown): string => JSON.stringify(value)
 
@@ -18,10 +18,11 @@ function decode (wire: string | undefined): { type: string, payload: Record<stri
 }
 
 const users: UserView[] = [
-  { userId: 'bob', username: 'Bob', x: 1, y: 2, connected: true },
-  { userId: 'ghost', username: 'Casper', x: 3, y: 4, connected: false },
-  { userId: '42', username: '42', x: 0, y: 0, connected: true }
+  { userId: 'bob', username: 'Bob', x: 1, y: 2, connected: true, lastActive: 1000, idle: false },
+  { userId: 'ghost', username: 'Casper', x: 3, y: 4, connected: false, lastActive: 500, idle: true },
+  { userId: '42', username: '42', x: 0, y: 0, connected: true, lastActive: 900, idle: false }
 ]
+const chatMessage = { id: '1733600000000-0', userId: 'bob', username: 'Bob', text: '<b>hi</b>\n', sentAt: 1733600000000 }
 const spaceDefinition = { id: 'hall', width: 12, height: 8, obstacles: [{ x: 2, y: 3, width: 2, height: 1 }] }
 
 /** One of every server event, named. */
@@ -31,7 +32,10 @@ const events: Array<[string, ServerEvent]> = [
   ['dropped', { kind: 'dropped', userId: 'alice' }],
   ['left (was connected)', { kind: 'left', userId: 'alice', wasConnected: true }],
   ['left (a ghost)', { kind: 'left', userId: 'alice', wasConnected: false }],
-  ['welcome', { kind: 'welcome', userId: 'alice', spawn: { x: 7, y: 1 }, users, resumed: true, space: spaceDefinition }],
+  ['welcome', { kind: 'welcome', userId: 'alice', spawn: { x: 7, y: 1 }, users, resumed: true, space: spaceDefinition, chat: [chatMessage] }],
+  ['idle', { kind: 'idle', userId: 'alice', idle: true, lastActive: 1000 }],
+  ['chat', { kind: 'chat', message: chatMessage }],
+  ['chat-history', { kind: 'chat-history', messages: [chatMessage], more: true }],
   ['move-rejected', { kind: 'move-rejected', x: 1, y: 1, reason: 'blocked' }],
   ['heartbeat', { kind: 'heartbeat', timestamp: 1234, serverTime: 5678 }],
   ['error', { kind: 'error', code: 'invalid-message', message: 'frame is not valid JSON' }],
@@ -72,6 +76,45 @@ t.test('parseClientMessage reads each client message of PROTOCOL §2', async (t)
     { ok: true, message: { type: 'heartbeat-response' } }, 'heartbeat-response')
   t.strictSame(parseClientMessage(frame({ type: 'heartbeat-response' })),
     { ok: true, message: { type: 'heartbeat-response' } }, 'heartbeat-response without a payload')
+})
+
+t.test('parseClientMessage reads chat, chat-history and active (PROTOCOL §9, §10)', async (t) => {
+  t.strictSame(parseClientMessage(frame({ type: 'chat', payload: { text: ' hi ', userId: 'mallory' } })),
+    { ok: true, message: { type: 'chat', text: ' hi ' } }, 'chat keeps its text for the cleaning; other fields are ignored')
+  for (const text of [42, null, ['hi'], { t: 'hi' }, undefined]) {
+    const parsed = parseClientMessage(frame({ type: 'chat', payload: { text } }))
+    t.ok(!parsed.ok && parsed.code === 'invalid-message', `a text that is not a string (${JSON.stringify(text)}) is invalid-message`)
+  }
+  t.strictSame(parseClientMessage(frame({ type: 'chat-history', payload: {} })),
+    { ok: true, message: { type: 'chat-history', before: undefined, limit: 50 } }, 'chat-history: the newest page of 50 by default')
+  t.strictSame(parseClientMessage(frame({ type: 'chat-history' })),
+    { ok: true, message: { type: 'chat-history', before: undefined, limit: 50 } }, 'chat-history without a payload')
+  t.strictSame(parseClientMessage(frame({ type: 'chat-history', payload: { before: '1-0', limit: 10 } })),
+    { ok: true, message: { type: 'chat-history', before: '1-0', limit: 10 } }, 'chat-history before an id')
+  for (const [limit, clamped] of [[0, 1], [-5, 1], [101, 100], [1e9, 100], [7.9, 7]] as const) {
+    t.strictSame(parseClientMessage(frame({ type: 'chat-history', payload: { limit } })),
+      { ok: true, message: { type: 'chat-history', before: undefined, limit: clamped } }, `limit ${limit} is clamped to ${clamped}`)
+  }
+  for (const payload of [{ before: 12 }, { limit: '10' }]) {
+    const parsed = parseClientMessage(frame({ type: 'chat-history', payload }))
+    t.ok(!parsed.ok && parsed.code === 'invalid-message', `chat-history ${JSON.stringify(payload)} is invalid-message`)
+  }
+  t.strictSame(parseClientMessage(frame({ type: 'active', payload: {} })), { ok: true, message: { type: 'active' } }, 'active')
+  t.strictSame(parseClientMessage(frame({ type: 'active' })), { ok: true, message: { type: 'active' } }, 'active without a payload')
+})
+
+t.test('cleanChatText removes control characters but \\n and \\t, trims, and counts code points', async (t) => {
+  t.equal(cleanChatText('  hello  ', 500), 'hello', 'trimmed')
+  t.equal(cleanChatText('a\u0000b\u0007c\u001bd\u007fe\u0085f', 500), 'abcdef', 'C0, DEL and C1 controls removed')
+  t.equal(cleanChatText('line 1\nline\t2', 500), 'line 1\nline\t2', '\\n and \\t kept')
+  t.equal(cleanChatText('\r\n x \n', 500), 'x', 'trimmed after the cleaning')
+  t.equal(cleanChatText('<b>bold</b> &amp; <script>', 500), '<b>bold</b> &amp; <script>', 'markup kept verbatim')
+  t.equal(cleanChatText('', 500), undefined, 'empty')
+  t.equal(cleanChatText(' \u0000\t\n ', 500), undefined, 'nothing left once cleaned')
+  t.equal(cleanChatText('x'.repeat(500), 500), 'x'.repeat(500), '500 code points')
+  t.equal(cleanChatText('x'.repeat(501), 500), undefined, '501 code points')
+  t.equal(cleanChatText('😀'.repeat(500), 500), '😀'.repeat(500), '500 emoji are 500 code points (1,000 UTF-16 units)')
+  t.equal(cleanChatText('😀'.repeat(501), 500), undefined, '501 emoji')
 })
 
 t.test('heartbeat-response is accepted whatever its payload (PROTOCOL §2: "any")', async (t) => {
@@ -175,14 +218,18 @@ t.test('plaza.v1 encodes every event exactly as PROTOCOL §3 says', async (t) =>
         userId: 'alice',
         spawn: { x: 7, y: 1 },
         users: [
-          { userId: 'bob', username: 'Bob', x: 1, y: 2, connected: true },
-          { userId: 'ghost', username: 'Casper', x: 3, y: 4, connected: false },
-          { userId: '42', username: '42', x: 0, y: 0, connected: true }
+          { userId: 'bob', username: 'Bob', x: 1, y: 2, connected: true, lastActive: 1000, idle: false },
+          { userId: 'ghost', username: 'Casper', x: 3, y: 4, connected: false, lastActive: 500, idle: true },
+          { userId: '42', username: '42', x: 0, y: 0, connected: true, lastActive: 900, idle: false }
         ],
         resumed: true,
-        space: { id: 'hall', width: 12, height: 8, obstacles: [{ x: 2, y: 3, width: 2, height: 1 }] }
+        space: { id: 'hall', width: 12, height: 8, obstacles: [{ x: 2, y: 3, width: 2, height: 1 }] },
+        chat: [chatMessage]
       }
     },
+    idle: { type: 'user-idle', payload: { userId: 'alice', idle: true, lastActive: 1000 } },
+    chat: { type: 'chat-message', payload: chatMessage },
+    'chat-history': { type: 'chat-history', payload: { messages: [chatMessage], more: true } },
     'move-rejected': { type: 'move-rejected', payload: { x: 1, y: 1, reason: 'blocked' } },
     heartbeat: { type: 'heartbeat', payload: { timestamp: 1234, serverTime: 5678 } },
     error: { type: 'error', payload: { code: 'invalid-message', message: 'frame is not valid JSON' } },
@@ -195,8 +242,8 @@ t.test('plaza.v1 encodes every event exactly as PROTOCOL §3 says', async (t) =>
   }
   t.notOk('close' in (decode(encodePlazaV1({ kind: 'error', code: 'unknown-type', message: 'x' }))?.payload ?? {}),
     'error has no close key unless a close follows')
-  t.strictSame(decode(encodePlazaV1({ kind: 'welcome', userId: 'a', spawn: { x: 0, y: 0 }, users: [], resumed: false, space: { id: 's', width: 1, height: 1, obstacles: [] } })),
-    { type: 'space-joined', payload: { userId: 'a', spawn: { x: 0, y: 0 }, users: [], resumed: false, space: { id: 's', width: 1, height: 1, obstacles: [] } } },
+  t.strictSame(decode(encodePlazaV1({ kind: 'welcome', userId: 'a', spawn: { x: 0, y: 0 }, users: [], resumed: false, space: { id: 's', width: 1, height: 1, obstacles: [] }, chat: [] })),
+    { type: 'space-joined', payload: { userId: 'a', spawn: { x: 0, y: 0 }, users: [], resumed: false, space: { id: 's', width: 1, height: 1, obstacles: [] }, chat: [] } },
     'a first joiner gets an empty users list and resumed: false')
   for (const reason of ['not-adjacent', 'out-of-bounds', 'blocked', 'rate-limited'] as const) {
     t.equal(decode(encodePlazaV1({ kind: 'move-rejected', x: 0, y: 0, reason }))?.payload.reason, reason, `reason ${reason}`)
@@ -227,6 +274,9 @@ t.test('metaverse encodes only its five events, in their 2d-metaverse shapes', a
         users: [{ userId: 'bob', x: 1, y: 2 }, { userId: '42', x: 0, y: 0 }]
       }
     },
+    idle: undefined,
+    chat: undefined,
+    'chat-history': undefined,
     'move-rejected': { type: 'movement-rejected', payload: { x: 1, y: 1 } },
     heartbeat: undefined,
     error: undefined,
@@ -249,7 +299,7 @@ t.test('metaverse encodes only its five events, in their 2d-metaverse shapes', a
       `movement-rejected carries no reason (${reason})`)
   }
   const onlyGhosts = encodeMetaverse({
-    kind: 'welcome', userId: 'alice', spawn: { x: 0, y: 0 }, users: [users[1] as UserView], resumed: true, space: spaceDefinition
+    kind: 'welcome', userId: 'alice', spawn: { x: 0, y: 0 }, users: [users[1] as UserView], resumed: true, space: spaceDefinition, chat: [chatMessage]
   })
   t.strictSame(decode(onlyGhosts), { type: 'space-joined', payload: { userId: 'alice', spawn: { x: 0, y: 0 }, users: [] } },
     'ghosts are left out of metaverse space-joined; no resumed, no space')

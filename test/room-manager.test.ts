@@ -4,7 +4,7 @@ import { silentLogger } from '../src/logger.js'
 import { MemoryPresenceStore } from '../src/presence/memory-store.js'
 import type { Dialect, ErrorCode } from '../src/protocol.js'
 import type { Member, Peer } from '../src/rooms/member.js'
-import { RoomManager } from '../src/rooms/room-manager.js'
+import { RoomManager, type SessionEvents } from '../src/rooms/room-manager.js'
 import { Space, type SpaceDefinition } from '../src/spaces/space.js'
 
 /** The room manager alone, over the memory store: no sockets, no Redis, each test in milliseconds. */
@@ -51,9 +51,20 @@ class FakePeer implements Peer {
 
 const HALL: SpaceDefinition = { id: 'hall', width: 10, height: 10, obstacles: [{ x: 5, y: 5, width: 1, height: 1 }] }
 
-function setup (t: Test, options: { maxMovesPerS?: number, maxSpacesPerUser?: number } = {}) {
+/** What the room manager told the analytics, in order. */
+class RecordedSessions implements SessionEvents {
+  readonly calls: string[] = []
+  sessionStarted (spaceId: string, userId: string): void { this.calls.push(`started ${spaceId} ${userId}`) }
+  sessionResumed (spaceId: string, userId: string): void { this.calls.push(`resumed ${spaceId} ${userId}`) }
+  sessionEnded (spaceId: string, startedAt: number, endedAt: number): void { this.calls.push(`ended ${spaceId} ${endedAt >= startedAt ? 'after' : 'before'} its start`) }
+  chatCounted (spaceId: string): void { this.calls.push(`chat ${spaceId}`) }
+  occupancyChanged (spaceId: string): void { this.calls.push(`occupancy ${spaceId}`) }
+}
+
+function setup (t: Test, options: { maxMovesPerS?: number, maxSpacesPerUser?: number, idleAfterMs?: number } = {}) {
   const spaces = new Map<string, Space>([[HALL.id, new Space(HALL)], ['yard', new Space({ id: 'yard', width: 4, height: 4, obstacles: [] })]])
   const presence = new MemoryPresenceStore('server-1')
+  const sessions = new RecordedSessions()
   const rooms = new RoomManager({
     spaces: { get: (id) => spaces.get(id), lookup: async (id) => spaces.get(id) },
     presence,
@@ -63,6 +74,8 @@ function setup (t: Test, options: { maxMovesPerS?: number, maxSpacesPerUser?: nu
     maxMovesPerS: options.maxMovesPerS ?? 20,
     maxSpacesPerUser: options.maxSpacesPerUser,
     refreshIntervalMs: 60_000,
+    idleAfterMs: options.idleAfterMs ?? 60_000,
+    analytics: sessions,
     random: () => 0.5
   })
   t.teardown(() => rooms.close())
@@ -71,7 +84,7 @@ function setup (t: Test, options: { maxMovesPerS?: number, maxSpacesPerUser?: nu
     if (typeof outcome === 'string') throw new Error(`join of ${userId}: ${outcome}`)
     return { peer, member: outcome }
   }
-  return { rooms, presence, spaces, join }
+  return { rooms, presence, spaces, join, sessions }
 }
 
 t.test('a fresh join spawns on a free walkable tile, sees everyone else, and is announced to them', async (t) => {
@@ -83,7 +96,7 @@ t.test('a fresh join spawns on a free walkable tile, sees everyone else, and is 
   t.same(w.space, HALL)
   const bob = await join('bob')
   const wb = bob.peer.welcome()
-  t.same(wb.users, [{ userId: 'alice', username: 'alice', x: alice.member.x, y: alice.member.y, connected: true }])
+  t.same(wb.users, [{ userId: 'alice', username: 'alice', x: alice.member.x, y: alice.member.y, connected: true, lastActive: alice.member.lastActive, idle: false }])
   t.not(`${wb.spawn.x},${wb.spawn.y}`, `${alice.member.x},${alice.member.y}`, 'not on a tile someone stands on')
   t.not(`${wb.spawn.x},${wb.spawn.y}`, '5,5', 'not on the obstacle')
   t.same(alice.peer.frames, [{ type: 'user-joined-space', payload: { userId: 'bob', username: 'bob', x: wb.spawn.x, y: wb.spawn.y } }])
@@ -230,4 +243,80 @@ t.test('evicting a space ends its connections with 4004', async (t) => {
   t.match(alice.peer.ended, { code: 'unknown-space', close: 4004 })
   t.same(rooms.stats().spacesWithUsers, [])
   t.equal(rooms.evict('hall'), false)
+})
+
+t.test('chat reaches everyone in the space, the sender too, and the next joiner finds it in space-joined.chat', async (t) => {
+  const { rooms, join, sessions } = setup(t)
+  const alice = await join('alice')
+  const bob = await join('bob')
+  const other = await join('carol', 'yard')
+  rooms.chat(alice.member, '<b>hi</b>')
+  const message = { type: 'chat-message', payload: { id: '1', userId: 'alice', username: 'alice', text: '<b>hi</b>', sentAt: alice.member.lastActive } }
+  t.same(alice.peer.frames.filter((f) => f.type === 'chat-message'), [message], 'the sender gets it too')
+  t.same(bob.peer.frames.filter((f) => f.type === 'chat-message'), [message], 'a peer gets it once')
+  t.same(other.peer.frames, [], 'nobody in another space hears it')
+  const dave = await join('dave')
+  t.same(dave.peer.welcome().chat, [message.payload], 'a joiner reads it in space-joined.chat')
+  t.ok(sessions.calls.includes('chat hall'), 'counted for the analytics')
+
+  const first = await rooms.chatHistory(bob.member, undefined, 10)
+  t.equal(first, 'sent')
+  t.same(bob.peer.told.at(-1), { kind: 'chat-history', messages: [message.payload], more: false }, 'a page of history')
+  t.equal(await rooms.chatHistory(bob.member, 'no-such-id', 10), 'unknown', 'an unknown `before` is said to be unknown')
+})
+
+t.test('an idle user is told once to peers; their next activity ends it, told before the activity itself', async (t) => {
+  const { rooms, join } = setup(t, { idleAfterMs: 1000 })
+  const alice = await join('alice')
+  const bob = await join('bob', 'hall', new FakePeer())
+  const meta = await join('mia', 'hall', new FakePeer('metaverse'))
+  const later = alice.member.lastActive + 1000
+  rooms.markIdle(later - 1)
+  t.same(bob.peer.frames.filter((f) => f.type === 'user-idle'), [], 'not before IDLE_AFTER_MS')
+  rooms.markIdle(later)
+  rooms.markIdle(later + 500)
+  const idle = bob.peer.frames.filter((f) => f.type === 'user-idle' && f.payload.userId === 'alice')
+  t.same(idle, [{ type: 'user-idle', payload: { userId: 'alice', idle: true, lastActive: alice.member.lastActive } }], 'once, with the last activity')
+  t.notOk(alice.peer.frames.some((f) => f.type === 'user-idle' && f.payload.userId === 'alice'), 'the idle user is not told of themselves')
+  t.notOk(meta.peer.frames.some((f) => f.type === 'user-idle'), 'metaverse peers hear nothing of it')
+  t.ok(alice.member.idle)
+
+  const carol = await join('carol')
+  t.match(carol.peer.welcome().users.find((u) => u.userId === 'alice'), { idle: true, lastActive: alice.member.lastActive }, 'a joiner sees who is idle')
+
+  bob.peer.frames.length = 0
+  rooms.move(alice.member, alice.member.x + 1, alice.member.y)
+  t.same(bob.peer.types(), ['user-idle', 'user-moved'], 'active again, then the move')
+  t.match(bob.peer.frames[0], { payload: { userId: 'alice', idle: false } })
+  rooms.move(alice.member, alice.member.x - 1, alice.member.y)
+  t.same(bob.peer.types(), ['user-idle', 'user-moved', 'user-moved'], 'told once')
+
+  bob.peer.frames.length = 0
+  rooms.markIdle(Date.now() + 2000)
+  bob.peer.frames.length = 0
+  rooms.active(carol.member)
+  rooms.chat(alice.member, 'back')
+  t.same(bob.peer.frames.filter((f) => f.payload.userId === 'alice').map((f) => `${f.type} ${String(f.payload.idle ?? '')}`), ['user-idle false', 'chat-message '],
+    'a chat ends idleness too, told before the message')
+  t.ok(bob.peer.frames.some((f) => f.type === 'user-idle' && f.payload.userId === 'carol' && f.payload.idle === false), 'so does an `active` message')
+})
+
+t.test('sessions: a fresh entry starts one, a resume and a take-over continue it, a leave ends it', async (t) => {
+  const { rooms, join, sessions } = setup(t)
+  const first = await join('alice')
+  const start = first.member.sessionStart
+  rooms.drop(first.member, first.peer)
+  const back = await join('alice')
+  t.equal(back.member.sessionStart, start, 'a resume keeps the session\'s start')
+  const tab = await join('alice')
+  t.equal(tab.member.sessionStart, start, 'so does a take-over')
+  rooms.leave(tab.member, tab.peer)
+  await join('alice')
+  t.same(sessions.calls, [
+    'started hall alice', 'occupancy hall',
+    'resumed hall alice', 'occupancy hall',
+    'resumed hall alice', 'occupancy hall',
+    'ended hall after its start',
+    'started hall alice', 'occupancy hall'
+  ])
 })

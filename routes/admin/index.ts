@@ -1,4 +1,5 @@
 import type { FastifyInstance } from 'fastify'
+import chatRoutes from './chat.js'
 import healthRoutes from './health.js'
 import spaceRoutes from './spaces.js'
 import statsRoutes from './stats.js'
@@ -12,6 +13,7 @@ export default async function adminRoutes (fastify: FastifyInstance): Promise<vo
   // Unknown admin paths answer 404 only to an operator, so that routes cannot be listed without a token.
   fastify.setNotFoundHandler(async (_request, reply) => sendError(reply, 404, 'no such route'))
   await fastify.register(spaceRoutes)
+  await fastify.register(chatRoutes)
   await fastify.register(healthRoutes)
   await fastify.register(statsRoutes)
 }

@@ -1,5 +1,5 @@
 import type { Redis } from 'ioredis'
-import type { RoomEvent, UserPosition } from '../events.js'
+import type { ActiveUser, ChatMessage, RoomEvent } from '../events.js'
 import type { RedisKeys } from '../keys.js'
 import type { ClusterLink } from './cluster-link.js'
 import type { Logger } from '../logger.js'
@@ -12,8 +12,10 @@ export type BusEvent =
   | { kind: 'takeover', userId: string, by: string, username?: string }
   /** A server subscribed to the space: the others answer with their roster. */
   | { kind: 'hello' }
-  /** The sender's connected users in the space, positions current. */
-  | { kind: 'roster', users: UserPosition[] }
+  /** The sender's connected users in the space, positions and activity current. */
+  | { kind: 'roster', users: ActiveUser[] }
+  /** The user was active without a move or a chat (an `active` message), for joiners' snapshots elsewhere. */
+  | { kind: 'active', userId: string, lastActive: number }
   /** The sender has no users left in the space and unsubscribed. */
   | { kind: 'bye' }
 
@@ -24,15 +26,21 @@ const ROSTER_WAIT_MS = 250
 export type ControlEvent =
   | { kind: 'space-changed', spaceId: string }
   | { kind: 'space-deleted', spaceId: string }
+  /** A space's chat history was deleted: what servers hold of it goes too. */
+  | { kind: 'chat-cleared', spaceId: string }
   /** Several definitions changed at once (SPACES_FILE, or written back after an outage): read them all. */
   | { kind: 'spaces-changed' }
 
 export interface BusHandler {
   onSpaceEvents: (spaceId: string, from: string, events: BusEvent[]) => void
+  /** A chat message, from any server this one included, in the order of the space's history. */
+  onChat: (spaceId: string, message: ChatMessage, nonce: string) => void
   onControl: (from: string, event: ControlEvent) => void
 }
 
 interface SpaceMessage { s: string, e: BusEvent[] }
+/** What chat-append.lua publishes: the sender's nonce and the message. */
+interface ChatEnvelope { s: string, k: string, m: ChatMessage }
 interface ControlMessage { s: string, c: ControlEvent }
 
 export interface ClusterBusOptions {
@@ -142,7 +150,8 @@ export class ClusterBus implements ClusterLink {
    * server) without being in the space.
    */
   publish (spaceId: string, event: BusEvent, always = false): void {
-    const own = event.kind === 'joined' || event.kind === 'moved' || event.kind === 'dropped' || event.kind === 'left'
+    const own = event.kind === 'joined' || event.kind === 'moved' || event.kind === 'dropped' || event.kind === 'left' ||
+      event.kind === 'idle' || event.kind === 'active'
     if (own && !always && (this.#listeners.get(spaceId)?.size ?? 0) === 0) return
     getOrCreate(this.#outbox, spaceId, (): BusEvent[] => []).push(event)
     if (!this.#flushScheduled) {
@@ -224,13 +233,22 @@ export class ClusterBus implements ClusterLink {
   }
 
   #onMessage (channel: string, text: string): void {
-    let message: SpaceMessage & ControlMessage
+    let message: SpaceMessage & ControlMessage & ChatEnvelope
     try {
-      message = JSON.parse(text) as SpaceMessage & ControlMessage
+      message = JSON.parse(text) as SpaceMessage & ControlMessage & ChatEnvelope
     } catch {
       return
     }
-    if (typeof message !== 'object' || message === null || message.s === this.#serverId || typeof message.s !== 'string') return
+    if (typeof message !== 'object' || message === null || typeof message.s !== 'string') return
+    // Chat goes out from Redis, and every server delivers it from here, its sender's included.
+    if (message.m !== undefined) {
+      const spaceId = this.#keys.spaceOfChannel(channel)
+      if (spaceId !== undefined && this.#subscribed.has(spaceId) && isChatMessage(message.m) && typeof message.k === 'string') {
+        this.#handler?.onChat(spaceId, message.m, message.k)
+      }
+      return
+    }
+    if (message.s === this.#serverId) return
     if (channel === this.#keys.controlChannel) {
       if (message.c !== undefined) this.#handler?.onControl(message.s, message.c)
       return
@@ -246,4 +264,10 @@ export class ClusterBus implements ClusterLink {
     const waiting = this.#awaitingRosters.get(spaceId)
     if (waiting !== undefined && message.e.some((e) => e.kind === 'roster') && --waiting.left <= 0) waiting.done()
   }
+}
+
+function isChatMessage (m: unknown): m is ChatMessage {
+  if (typeof m !== 'object' || m === null) return false
+  const { id, userId, username, text, sentAt } = m as Record<string, unknown>
+  return typeof id === 'string' && typeof userId === 'string' && typeof username === 'string' && typeof text === 'string' && typeof sentAt === 'number'
 }

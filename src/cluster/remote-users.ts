@@ -1,9 +1,9 @@
-import type { RoomEvent, UserPosition } from '../events.js'
+import type { ActiveUser, RoomEvent } from '../events.js'
 import { getOrCreate } from '../util/maps.js'
 import type { BusEvent } from './cluster-bus.js'
 
 /** A user connected to another server, in a space this server has users in. */
-export interface RemoteUser extends UserPosition {
+export interface RemoteUser extends ActiveUser {
   serverId: string
 }
 
@@ -53,7 +53,8 @@ export class RemoteUsers {
         case 'joined': {
           if (local.isHere(spaceId, event.userId)) break
           const known = remote.get(event.userId)
-          remote.set(event.userId, { userId: event.userId, username: event.username, x: event.x, y: event.y, serverId: from })
+          // Joining is activity.
+          remote.set(event.userId, { userId: event.userId, username: event.username, x: event.x, y: event.y, lastActive: Date.now(), idle: false, serverId: from })
           // Announced again (its server wrote it back after an outage) where it stood: nothing new.
           if (known?.x !== event.x || known.y !== event.y || known.username !== event.username) local.broadcast(spaceId, event)
           break
@@ -64,10 +65,28 @@ export class RemoteUsers {
           if (user !== undefined) {
             user.x = event.x
             user.y = event.y
+            // A move is activity; its server told of an end of idleness before it.
+            user.lastActive = Date.now()
+            user.idle = false
           } else {
-            remote.set(event.userId, { userId: event.userId, username: event.userId, x: event.x, y: event.y, serverId: from })
+            remote.set(event.userId, { userId: event.userId, username: event.userId, x: event.x, y: event.y, lastActive: Date.now(), idle: false, serverId: from })
           }
           local.broadcast(spaceId, event)
+          break
+        }
+        case 'idle': {
+          if (local.isHere(spaceId, event.userId)) break
+          const user = remote.get(event.userId)
+          if (user !== undefined) {
+            user.idle = event.idle
+            user.lastActive = event.lastActive
+          }
+          local.broadcast(spaceId, event)
+          break
+        }
+        case 'active': {
+          const user = remote.get(event.userId)
+          if (user !== undefined && !local.isHere(spaceId, event.userId)) user.lastActive = event.lastActive
           break
         }
         case 'dropped':
@@ -91,14 +110,22 @@ export class RemoteUsers {
   }
 
   /** A server's users of the space: new ones announced, moved ones corrected, unlisted ones gone. */
-  #applyRoster (spaceId: string, from: string, users: UserPosition[], local: LocalRooms): void {
+  #applyRoster (spaceId: string, from: string, users: ActiveUser[], local: LocalRooms): void {
     const remote = this.of(spaceId)
     for (const user of users) {
       if (local.isHere(spaceId, user.userId)) continue
-      const known = remote.get(user.userId)
-      remote.set(user.userId, { ...user, serverId: from })
-      if (known === undefined) local.broadcast(spaceId, { kind: 'joined', ...user })
-      else if (known.x !== user.x || known.y !== user.y) local.broadcast(spaceId, { kind: 'moved', userId: user.userId, x: user.x, y: user.y })
+      const { userId, username, x, y } = user
+      const known = remote.get(userId)
+      const idle = user.idle === true
+      remote.set(userId, { userId, username, x, y, lastActive: typeof user.lastActive === 'number' ? user.lastActive : Date.now(), idle, serverId: from })
+      if (known === undefined) {
+        local.broadcast(spaceId, { kind: 'joined', userId, username, x, y })
+        if (idle) local.broadcast(spaceId, { kind: 'idle', userId, idle, lastActive: user.lastActive })
+        continue
+      }
+      if (known.idle !== idle && !idle) local.broadcast(spaceId, { kind: 'idle', userId, idle, lastActive: user.lastActive })
+      if (known.x !== x || known.y !== y) local.broadcast(spaceId, { kind: 'moved', userId, x, y })
+      if (known.idle !== idle && idle) local.broadcast(spaceId, { kind: 'idle', userId, idle, lastActive: user.lastActive })
     }
     // Whoever that server held and no longer lists went away while we could not hear it.
     const listed = new Set(users.map((u) => u.userId))

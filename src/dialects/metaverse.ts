@@ -26,6 +26,9 @@ export function encodeMetaverse (event: ServerEvent): string | undefined {
       return frame('movement-rejected', { x: event.x, y: event.y })
     case 'heartbeat':
     case 'error':
+    case 'idle':
+    case 'chat':
+    case 'chat-history':
       return undefined
   }
 }

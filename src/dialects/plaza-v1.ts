@@ -31,7 +31,13 @@ export function encodePlazaV1 (event: ServerEvent): string {
       // As frame() would write it, with the space's definition (up to 10,000 obstacles) stringified
       // once per definition rather than at every join.
       return `{"type":"space-joined","payload":{"userId":${JSON.stringify(event.userId)},"spawn":${JSON.stringify(event.spawn)},` +
-        `"users":${JSON.stringify(event.users)},"resumed":${event.resumed},"space":${definitionJson(event.space)}}}`
+        `"users":${JSON.stringify(event.users)},"resumed":${event.resumed},"space":${definitionJson(event.space)},"chat":${JSON.stringify(event.chat)}}}`
+    case 'idle':
+      return frame('user-idle', { userId: event.userId, idle: event.idle, lastActive: event.lastActive })
+    case 'chat':
+      return frame('chat-message', event.message)
+    case 'chat-history':
+      return frame('chat-history', { messages: event.messages, more: event.more })
     case 'move-rejected':
       return frame('move-rejected', { x: event.x, y: event.y, reason: event.reason })
     case 'heartbeat':

@@ -12,6 +12,8 @@ export function encodeEntry (record: PresenceRecord, serverId: string): string {
     y: record.y,
     connectionId: record.connectionId,
     lastUpdated: record.lastUpdated,
+    lastActive: record.lastActive,
+    sessionStart: record.sessionStart,
     connected: record.connected,
     serverId
   })
@@ -27,13 +29,17 @@ export function decodeEntry (userId: string, value: string): StoredUser | undefi
   const e = parseJsonObject(value)
   if (e === undefined) return undefined
   if (!Number.isSafeInteger(e.x) || !Number.isSafeInteger(e.y)) return undefined
+  const lastUpdated = typeof e.lastUpdated === 'number' ? e.lastUpdated : 0
   return {
     userId,
     username: typeof e.username === 'string' ? e.username : userId,
     x: e.x as number,
     y: e.y as number,
     connectionId: typeof e.connectionId === 'string' ? e.connectionId : '',
-    lastUpdated: typeof e.lastUpdated === 'number' ? e.lastUpdated : 0,
+    lastUpdated,
+    // Entries written before activity was kept: their last update is the best guess.
+    lastActive: typeof e.lastActive === 'number' ? e.lastActive : lastUpdated,
+    sessionStart: typeof e.sessionStart === 'number' ? e.sessionStart : lastUpdated,
     // PROTOCOL §6: an entry without `connected` counts as connected.
     connected: e.connected !== false,
     ...(typeof e.serverId === 'string' ? { serverId: e.serverId } : {})
@@ -42,8 +48,8 @@ export function decodeEntry (userId: string, value: string): StoredUser | undefi
 
 /** A record's fields alone, copied: a live member keeps changing after it was queued. */
 export function snapshot (record: PresenceRecord): PresenceRecord {
-  const { userId, username, x, y, connectionId, lastUpdated, connected } = record
-  return { userId, username, x, y, connectionId, lastUpdated, connected }
+  const { userId, username, x, y, connectionId, lastUpdated, lastActive, sessionStart, connected } = record
+  return { userId, username, x, y, connectionId, lastUpdated, lastActive, sessionStart, connected }
 }
 
 /** The index member for one user in one space (space ids never contain a space). */

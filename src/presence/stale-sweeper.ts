@@ -9,6 +9,8 @@ export interface SweptUser {
   spaceId: string
   userId: string
   wasConnected: boolean
+  /** When the session the sweep ends began (undefined when the entry did not say). */
+  sessionStart: number | undefined
 }
 
 /** Index members read and removed per script call. */
@@ -49,8 +51,9 @@ export class StaleSweeper {
       if (members.length === 0) break
       const hashes = members.map((member) => this.#keys.spaceUsers(splitMember(member).spaceId))
       const flat = await this.#redis.plazaSweepStale(2 + hashes.length, [presenceIndex, ghostIndex, ...hashes], [cutoff, ...members])
-      for (let i = 0; i + 2 < flat.length; i += 3) {
-        swept.push({ spaceId: flat[i] as string, userId: flat[i + 1] as string, wasConnected: flat[i + 2] === '1' })
+      for (let i = 0; i + 3 < flat.length; i += 4) {
+        const start = flat[i + 3] === '' ? undefined : Number(flat[i + 3])
+        swept.push({ spaceId: flat[i] as string, userId: flat[i + 1] as string, wasConnected: flat[i + 2] === '1', sessionStart: start })
       }
       // Every member read was removed or scored again past the cutoff: the next read finds others.
       if (members.length < BATCH) break

@@ -15,6 +15,10 @@ export interface PresenceRecord {
   readonly connectionId: string
   /** ms since epoch of the last move, refresh or drop. */
   readonly lastUpdated: number
+  /** ms since epoch of the user's last activity: a move, a chat, an `active`, a join (PROTOCOL §10). */
+  readonly lastActive: number
+  /** ms since epoch when the user's session in the space began (a resume continues it; PROTOCOL §11). */
+  readonly sessionStart: number
   readonly connected: boolean
 }
 

@@ -27,11 +27,16 @@ export class Member implements PresenceRecord {
   peer: Peer
   connectionId: string
   lastUpdated: number
+  lastActive: number
+  /** Since the user went idle (PROTOCOL §10) and until their next activity. */
+  idle = false
+  /** When the session began: now for a fresh entry, the stored one's for a resume or a take-over. */
+  sessionStart: number
   connected = true
   /** MAX_MOVES_PER_S. */
   readonly moves: RateWindow
 
-  constructor (identity: Identity, spaceId: string, x: number, y: number, peer: Peer, maxMovesPerS: number) {
+  constructor (identity: Identity, spaceId: string, x: number, y: number, peer: Peer, maxMovesPerS: number, sessionStart: number) {
     this.userId = identity.userId
     this.username = identity.username
     this.spaceId = spaceId
@@ -40,6 +45,9 @@ export class Member implements PresenceRecord {
     this.peer = peer
     this.connectionId = peer.connectionId
     this.lastUpdated = Date.now()
+    // Joining counts as activity.
+    this.lastActive = this.lastUpdated
+    this.sessionStart = sessionStart
     this.moves = new RateWindow(maxMovesPerS)
   }
 }

@@ -3,9 +3,11 @@ import { LOCAL_ONLY } from '../cluster/cluster-link.js'
 import type { BusEvent } from '../cluster/cluster-bus.js'
 import type { Reaped } from '../cluster/server-liveness.js'
 import { type LocalRooms, RemoteUsers } from '../cluster/remote-users.js'
+import type { ChatLink } from '../chat/chat-link.js'
+import { LocalChat } from '../chat/local-chat.js'
 import { Counters } from '../counters.js'
 import { Broadcast } from '../dialects/index.js'
-import type { RoomEvent, UserPosition } from '../events.js'
+import type { ActiveUser, RoomEvent } from '../events.js'
 import type { Identity } from '../identity.js'
 import { isDebugEnabled, type Logger } from '../logger.js'
 import type { SweptUser } from '../presence/stale-sweeper.js'
@@ -21,10 +23,33 @@ import { occupied, snapshot } from './snapshot.js'
 /** Where the room manager finds a space: the cache for a move, the cache or Redis for a join. */
 export type SpaceLookup = Pick<SpaceRegistry, 'get' | 'lookup'>
 
+/** What the room manager tells the space analytics (PROTOCOL §11); none of it may wait on Redis. */
+export interface SessionEvents {
+  /** A user entered the space fresh: a visit, and a session begins. */
+  sessionStarted: (spaceId: string, userId: string, at: number) => void
+  /** A user came back to (or took over) a session still under way. */
+  sessionResumed: (spaceId: string, userId: string, at: number) => void
+  sessionEnded: (spaceId: string, startedAt: number, endedAt: number) => void
+  chatCounted: (spaceId: string, at: number) => void
+  /** Users were admitted to the space (its peak may have grown). */
+  occupancyChanged: (spaceId: string) => void
+}
+
+const NO_ANALYTICS: SessionEvents = {
+  sessionStarted: () => {},
+  sessionResumed: () => {},
+  sessionEnded: () => {},
+  chatCounted: () => {},
+  occupancyChanged: () => {}
+}
+
 export interface RoomManagerOptions {
   spaces: SpaceLookup
   presence: PresenceStore
   cluster?: ClusterLink
+  /** The spaces' chat (LocalChat, this process's memory, unless given). */
+  chat?: ChatLink
+  analytics?: SessionEvents
   serverId: string
   log: Logger
   maxStep: number
@@ -33,6 +58,8 @@ export interface RoomManagerOptions {
   refreshIntervalMs: number
   /** How many spaces one user may be in at once on this server. */
   maxSpacesPerUser?: number
+  /** IDLE_AFTER_MS: a user without activity this long is idle (60 s unless given). */
+  idleAfterMs?: number
   counters?: Counters
   random?: () => number
 }
@@ -44,6 +71,9 @@ export interface Stats {
   totalUsers: number
   spacesWithUsers: Array<{ spaceId: string, userCount: number }>
 }
+
+/** How often an `active` message alone is told to other servers (for their joiners' snapshots). */
+const ACTIVE_NOTICE_MS = 5000
 
 const REPLACED = { code: ErrorCode.Replaced, message: 'replaced by a newer connection of the same user', close: CloseCode.Replaced }
 
@@ -63,6 +93,8 @@ export class RoomManager {
   readonly #spaces: SpaceLookup
   readonly #presence: PresenceStore
   readonly #cluster: ClusterLink
+  readonly #chat: ChatLink
+  readonly #analytics: SessionEvents
   readonly #serverId: string
   readonly #log: Logger
   readonly #maxStep: number
@@ -70,6 +102,9 @@ export class RoomManager {
   readonly #random: () => number
   readonly #maxSpacesPerUser: number
   readonly #refreshTimer: NodeJS.Timeout
+  readonly #idleAfterMs: number
+  /** One pass over every member finds who went idle: no timer per user. */
+  readonly #idleTimer: NodeJS.Timeout
   /** What the bus's events of other servers need of the rooms here. */
   readonly #local: LocalRooms = {
     isHere: (spaceId, userId) => this.#rooms.get(spaceId)?.has(userId) === true,
@@ -84,6 +119,9 @@ export class RoomManager {
     this.#spaces = options.spaces
     this.#presence = options.presence
     this.#cluster = options.cluster ?? LOCAL_ONLY
+    this.#chat = options.chat ?? new LocalChat()
+    this.#chat.onDeliver((spaceId, message) => this.#broadcast(this.#rooms.get(spaceId), { kind: 'chat', message }))
+    this.#analytics = options.analytics ?? NO_ANALYTICS
     this.#serverId = options.serverId
     this.#log = options.log
     this.#maxStep = options.maxStep
@@ -92,6 +130,10 @@ export class RoomManager {
     this.#maxSpacesPerUser = options.maxSpacesPerUser ?? Number.POSITIVE_INFINITY
     this.counters = options.counters ?? new Counters()
     this.#refreshTimer = setInterval(() => this.refreshAll(), options.refreshIntervalMs).unref()
+    this.#idleAfterMs = options.idleAfterMs ?? 60_000
+    // PROTOCOL §10 allows about a second either way; a short threshold is looked at more often.
+    const idleCheckMs = Math.min(1000, Math.max(50, Math.floor(this.#idleAfterMs / 5)))
+    this.#idleTimer = setInterval(() => this.markIdle(), idleCheckMs).unref()
   }
 
   /**
@@ -105,12 +147,15 @@ export class RoomManager {
       // Subscribed before reading the store, so that no event falls between the two; the space is
       // read meanwhile. Each step is bounded by the Redis timeouts: one for this one, two for the
       // claim (which may wait for the call of the joins before it).
-      const [resolved] = await Promise.all([this.#spaces.lookup(spaceId), this.#cluster.enter(spaceId)])
+      // The chat held for joiners is read once subscribed, so that no message falls between the two.
+      const entering = this.#cluster.enter(spaceId)
+      const chatLoaded = entering.then(() => this.#chat.load(spaceId))
+      const [resolved] = await Promise.all([this.#spaces.lookup(spaceId), entering])
       if (resolved === undefined) return 'unknown-space'
       const here = this.#isHere(spaceId, identity.userId)
       if (!here && this.#spacesPerUser.count(identity.userId) >= this.#maxSpacesPerUser) return 'too-many-spaces'
       // The avatar is ours from here; if another server held it, it hands over when told.
-      const { users: stored, fromStore, previousOwner } = await this.#presence.claimAndRead(spaceId, identity.userId, !here)
+      const [{ users: stored, fromStore, previousOwner }] = await Promise.all([this.#presence.claimAndRead(spaceId, identity.userId, !here), chatLoaded])
       // Everything below is synchronous: it sees one consistent room.
       const space = this.#spaces.get(spaceId)
       if (space === undefined) return 'unknown-space'
@@ -127,10 +172,12 @@ export class RoomManager {
     const spaceId = space.id
     const room = this.#room(spaceId)
     const remote = this.#remote.of(spaceId)
+    const now = Date.now()
     // Entries other servers hold connected, which this server has not heard of yet.
     for (const u of stored) {
       if (u.connected && u.serverId !== undefined && u.serverId !== this.#serverId && !room.has(u.userId) && !remote.has(u.userId)) {
-        remote.set(u.userId, { userId: u.userId, username: u.username, x: u.x, y: u.y, serverId: u.serverId })
+        const { userId, username, x, y, lastActive } = u
+        remote.set(userId, { userId, username, x, y, lastActive, idle: lastActive <= now - this.#idleAfterMs, serverId: u.serverId })
       }
     }
     const existing = room.get(identity.userId)
@@ -138,12 +185,14 @@ export class RoomManager {
     let member: Member
     let resumed: boolean
     let announce = true
+    let fresh = false
     if (existing !== undefined) {
       const replaced = existing.peer
       existing.peer = peer
       existing.connectionId = peer.connectionId
       existing.username = identity.username
       replaced.end(REPLACED)
+      this.#activity(existing, now)
       // The other servers learn the new name (a take-over is otherwise silent).
       this.#cluster.publish(spaceId, { kind: 'takeover', userId: existing.userId, by: this.#serverId, username: existing.username })
       member = existing
@@ -154,18 +203,23 @@ export class RoomManager {
     } else if (elsewhere !== undefined) {
       // Connected to another server: the avatar moves here where it stands, and that server lets go.
       remote.delete(identity.userId)
-      member = this.#seat(room, spaceId, identity, elsewhere.x, elsewhere.y, peer)
+      const entry = stored.find((u) => u.userId === identity.userId)
+      member = this.#seat(room, spaceId, identity, elsewhere.x, elsewhere.y, peer, entry?.sessionStart ?? now)
       resumed = true
       announce = false
       this.counters.joins.takeover++
       this.#cluster.publish(spaceId, { kind: 'takeover', userId: member.userId, by: this.#serverId, username: member.username })
+      // Silent otherwise: peers that saw the user idle are told they are back.
+      if (elsewhere.idle) this.#tell(spaceId, { kind: 'idle', userId: member.userId, idle: false, lastActive: member.lastActive }, false, member)
       this.#log.info({ spaceId, userId: identity.userId, from: elsewhere.serverId }, `🔁 [SPACE JOIN] ${identity.username} took over their avatar in space ${spaceId} from server ${elsewhere.serverId}`)
     } else {
       const previous = stored.find((u) => u.userId === identity.userId)
       resumed = previous !== undefined && space.isWalkable(previous.x, previous.y)
       const spawn = resumed && previous !== undefined ? previous : space.pickSpawn(occupied(space, [room.values(), remote.values(), stored]), this.#random)
-      member = this.#seat(room, spaceId, identity, spawn.x, spawn.y, peer)
+      // A ghost coming back continues its session (even where it must stand elsewhere now).
+      member = this.#seat(room, spaceId, identity, spawn.x, spawn.y, peer, previous?.sessionStart ?? now)
       this.counters.joins[resumed ? 'resume' : 'new']++
+      fresh = previous === undefined
       if (previousOwner !== undefined && previousOwner !== this.#serverId) {
         // Another server claimed the avatar just before us (a join there is still on its way to us):
         // it hands over, and everyone is told where the avatar stands now.
@@ -173,8 +227,11 @@ export class RoomManager {
       }
     }
 
-    const users = snapshot(room, remote, stored, member.userId)
-    peer.tell({ kind: 'welcome', userId: member.userId, spawn: { x: member.x, y: member.y }, users, resumed, space: space.definition })
+    if (fresh) this.#analytics.sessionStarted(spaceId, member.userId, now)
+    else this.#analytics.sessionResumed(spaceId, member.userId, now)
+    this.#analytics.occupancyChanged(spaceId)
+    const users = snapshot(room, remote, stored, member.userId, now - this.#idleAfterMs)
+    peer.tell({ kind: 'welcome', userId: member.userId, spawn: { x: member.x, y: member.y }, users, resumed, space: space.definition, chat: this.#chat.recent(spaceId) })
     if (announce) {
       const joined = { kind: 'joined', userId: member.userId, username: member.username, x: member.x, y: member.y } as const
       this.#broadcast(room, joined, member)
@@ -211,6 +268,7 @@ export class RoomManager {
       return
     }
     this.counters.moves.accepted++
+    this.#activity(member, now)
     member.x = x
     member.y = y
     member.lastUpdated = now
@@ -218,6 +276,53 @@ export class RoomManager {
     this.#broadcast(this.#rooms.get(member.spaceId), event, member)
     this.#cluster.publish(member.spaceId, event)
     this.#presence.save(member.spaceId, member)
+  }
+
+  /**
+   * A chat message (its text cleaned and within the limits already): the sender is active, and the
+   * message goes to everyone in the space, the sender included, through the chat's one order.
+   */
+  chat (member: Member, text: string): void {
+    if (!member.peer.isOpen) return
+    const now = Date.now()
+    this.#activity(member, now)
+    this.#analytics.chatCounted(member.spaceId, now)
+    this.#chat.send(member.spaceId, { userId: member.userId, username: member.username, text, sentAt: now })
+  }
+
+  /** A page of older messages for the asker; 'unknown' when `before` names no message of the space. */
+  async chatHistory (member: Member, before: string | undefined, limit: number): Promise<'sent' | 'unknown'> {
+    const page = await this.#chat.page(member.spaceId, before, limit)
+    if (page === undefined) return 'unknown'
+    member.peer.tell({ kind: 'chat-history', messages: page.messages, more: page.more })
+    return 'sent'
+  }
+
+  /** An `active` message: the user is at the keyboard without moving or chatting. */
+  active (member: Member): void {
+    const now = Date.now()
+    const told = member.lastActive
+    this.#activity(member, now)
+    // Other servers' joiners see a recent lastActive; a notice every few seconds is enough for that.
+    if (now - told >= ACTIVE_NOTICE_MS) this.#cluster.publish(member.spaceId, { kind: 'active', userId: member.userId, lastActive: now })
+  }
+
+  /** Activity: an idle user is active again, and their peers hear it before the activity's own event. */
+  #activity (member: Member, now: number): void {
+    member.lastActive = now
+    if (!member.idle) return
+    member.idle = false
+    this.#tell(member.spaceId, { kind: 'idle', userId: member.userId, idle: false, lastActive: now }, false, member)
+  }
+
+  /** The idle pass: users without activity for IDLE_AFTER_MS become idle, told once to their peers. */
+  markIdle (now = Date.now()): void {
+    const cutoff = now - this.#idleAfterMs
+    for (const member of this.#members()) {
+      if (member.idle || member.lastActive > cutoff) continue
+      member.idle = true
+      this.#tell(member.spaceId, { kind: 'idle', userId: member.userId, idle: true, lastActive: member.lastActive }, false, member)
+    }
   }
 
   /** The connection is gone but the user may come back: they stay in the store as a ghost. */
@@ -236,6 +341,7 @@ export class RoomManager {
   leave (member: Member, peer: Peer): void {
     if (!this.#unseat(member, peer)) return
     this.counters.leaves++
+    this.#analytics.sessionEnded(member.spaceId, member.sessionStart, Date.now())
     void this.#presence.remove(member.spaceId, member.userId)
     this.#tell(member.spaceId, { kind: 'left', userId: member.userId, wasConnected: true })
     this.#exitIfEmpty(member.spaceId)
@@ -264,13 +370,15 @@ export class RoomManager {
    * be stale (the sweep saw an entry our refresh had not reached): it is written back.
    */
   applySwept (swept: SweptUser[]): void {
-    for (const { spaceId, userId, wasConnected } of swept) {
+    const now = Date.now()
+    for (const { spaceId, userId, wasConnected, sessionStart } of swept) {
       this.counters.staleSwept++
       const member = this.#rooms.get(spaceId)?.get(userId)
       if (member !== undefined) {
         void this.#presence.saveNow(spaceId, member)
         continue
       }
+      if (sessionStart !== undefined) this.#analytics.sessionEnded(spaceId, sessionStart, now)
       this.#remote.delete(spaceId, userId)
       // This server may not be in the space: the others are told whatever it knows of listeners.
       this.#tell(spaceId, { kind: 'left', userId, wasConnected }, true)
@@ -322,6 +430,7 @@ export class RoomManager {
    */
   shutdown (): void {
     clearInterval(this.#refreshTimer)
+    clearInterval(this.#idleTimer)
     const now = Date.now()
     for (const member of this.#members()) {
       member.connected = false
@@ -346,6 +455,7 @@ export class RoomManager {
 
   close (): void {
     clearInterval(this.#refreshTimer)
+    clearInterval(this.#idleTimer)
   }
 
   * #members (): Iterable<Member> {
@@ -371,6 +481,7 @@ export class RoomManager {
     if ((this.#rooms.get(spaceId)?.size ?? 0) > 0 || this.#joining.has(spaceId)) return
     this.#rooms.delete(spaceId)
     this.#remote.forgetSpace(spaceId)
+    this.#chat.forget(spaceId)
     this.#cluster.exit(spaceId)
   }
 
@@ -384,7 +495,8 @@ export class RoomManager {
       this.#spacesPerUser.remove(userId)
       this.#presence.release(spaceId, userId)
       member.peer.end(REPLACED)
-      remote.set(userId, { userId, username: username ?? member.username, x: member.x, y: member.y, serverId: by })
+      // Taking over is joining, which is activity.
+      remote.set(userId, { userId, username: username ?? member.username, x: member.x, y: member.y, lastActive: Date.now(), idle: false, serverId: by })
       this.#log.info({ spaceId, userId, to: by }, `🔁 [SPACE JOIN] ${member.username} was taken over by server ${by}`)
       this.#exitIfEmpty(spaceId)
       return
@@ -396,24 +508,24 @@ export class RoomManager {
   }
 
   /** Puts a new member in a room, counting the rooms its user is in. */
-  #seat (room: Map<string, Member>, spaceId: string, identity: Identity, x: number, y: number, peer: Peer): Member {
-    const member = new Member(identity, spaceId, x, y, peer, this.#maxMovesPerS)
+  #seat (room: Map<string, Member>, spaceId: string, identity: Identity, x: number, y: number, peer: Peer, sessionStart: number): Member {
+    const member = new Member(identity, spaceId, x, y, peer, this.#maxMovesPerS, sessionStart)
     room.set(member.userId, member)
     this.#spacesPerUser.add(member.userId)
     return member
   }
 
-  #roster (spaceId: string): UserPosition[] {
-    return [...(this.#rooms.get(spaceId)?.values() ?? [])].map((m) => ({ userId: m.userId, username: m.username, x: m.x, y: m.y }))
+  #roster (spaceId: string): ActiveUser[] {
+    return [...(this.#rooms.get(spaceId)?.values() ?? [])].map((m) => ({ userId: m.userId, username: m.username, x: m.x, y: m.y, lastActive: m.lastActive, idle: m.idle }))
   }
 
   #room (spaceId: string): Map<string, Member> {
     return getOrCreate(this.#rooms, spaceId, () => new Map())
   }
 
-  /** Tells this server's users of the space and the other servers. */
-  #tell (spaceId: string, event: RoomEvent, always = false): void {
-    this.#broadcast(this.#rooms.get(spaceId), event)
+  /** Tells this server's users of the space (but `except`) and the other servers. */
+  #tell (spaceId: string, event: RoomEvent, always = false, except?: Member): void {
+    this.#broadcast(this.#rooms.get(spaceId), event, except)
     this.#cluster.publish(spaceId, event, always)
   }
 

@@ -4,18 +4,24 @@ import type { StoredUser } from '../presence/store.js'
 import type { Space } from '../spaces/space.js'
 import type { Member } from './member.js'
 
-/** Memory (this server's and what others told) merged over the store, one entry per userId, the joiner left out. */
-export function snapshot (room: Map<string, Member>, remote: Map<string, RemoteUser>, stored: StoredUser[], joinerId: string): UserView[] {
+/**
+ * Memory (this server's and what others told) merged over the store, one entry per userId, the
+ * joiner left out. Who is idle: memory says; for the store's entries, whoever was last active at or
+ * before `idleCutoff` (ghosts included, with the lastActive they had).
+ */
+export function snapshot (room: Map<string, Member>, remote: Map<string, RemoteUser>, stored: StoredUser[], joinerId: string, idleCutoff: number): UserView[] {
   const users: UserView[] = []
   for (const m of room.values()) {
-    if (m.userId !== joinerId) users.push({ userId: m.userId, username: m.username, x: m.x, y: m.y, connected: true })
+    if (m.userId !== joinerId) users.push({ userId: m.userId, username: m.username, x: m.x, y: m.y, connected: true, lastActive: m.lastActive, idle: m.idle })
   }
   for (const r of remote.values()) {
-    if (r.userId !== joinerId && !room.has(r.userId)) users.push({ userId: r.userId, username: r.username, x: r.x, y: r.y, connected: true })
+    if (r.userId !== joinerId && !room.has(r.userId)) {
+      users.push({ userId: r.userId, username: r.username, x: r.x, y: r.y, connected: true, lastActive: r.lastActive, idle: r.idle })
+    }
   }
   for (const u of stored) {
     if (u.userId !== joinerId && !room.has(u.userId) && !remote.has(u.userId)) {
-      users.push({ userId: u.userId, username: u.username, x: u.x, y: u.y, connected: u.connected })
+      users.push({ userId: u.userId, username: u.username, x: u.x, y: u.y, connected: u.connected, lastActive: u.lastActive, idle: u.lastActive <= idleCutoff })
     }
   }
   return users

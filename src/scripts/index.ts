@@ -4,6 +4,9 @@ import { fileURLToPath } from 'node:url'
 import type { Redis, Result } from 'ioredis'
 import { projectRoot } from '../util/project-root.js'
 
+/** A stream entry as XRANGE answers it: its id and its fields as a flat name/value list. */
+export type StreamEntry = [id: string, fields: string[]]
+
 /** Plaza's Lua scripts as commands of an ioredis client; each script's file says its keys and arguments. */
 declare module 'ioredis' {
   interface RedisCommander<Context> {
@@ -13,6 +16,9 @@ declare module 'ioredis' {
     plazaSweepStale: (numberOfKeys: number, keys: string[], args: Array<string | number>) => Result<string[], Context>
     plazaReapServer: (numberOfKeys: number, keys: string[], args: Array<string | number>) => Result<string[], Context>
     plazaPutSpace: (spaces: string, spaceId: string, definition: string, maxSpaces: number) => Result<number, Context>
+    plazaChatAppend: (stream: string, ...args: Array<string | number>) => Result<string[], Context>
+    plazaChatRestore: (stream: string, ...args: Array<string | number>) => Result<number, Context>
+    plazaChatPage: (stream: string, before: string, count: number) => Result<StreamEntry[] | null, Context>
   }
 }
 
@@ -23,7 +29,10 @@ const SCRIPTS = {
   plazaDisown: { file: 'disown.lua', numberOfKeys: 1 },
   plazaSweepStale: { file: 'sweep-stale.lua' },
   plazaReapServer: { file: 'reap-server.lua' },
-  plazaPutSpace: { file: 'put-space.lua', numberOfKeys: 1 }
+  plazaPutSpace: { file: 'put-space.lua', numberOfKeys: 1 },
+  plazaChatAppend: { file: 'chat-append.lua', numberOfKeys: 1 },
+  plazaChatRestore: { file: 'chat-restore.lua', numberOfKeys: 1 },
+  plazaChatPage: { file: 'chat-page.lua', numberOfKeys: 1 }
 } as const satisfies Record<string, { file: string, numberOfKeys?: number }>
 
 /**

@@ -3,7 +3,8 @@
 -- servers may run it over the same members: each entry is removed, and reported, by one of them.
 -- KEYS[1] the presence index, KEYS[2] the ghost index, KEYS[2 + i] the users hash of member i.
 -- ARGV[1] the cutoff (ms); ARGV[1 + i] member i, "spaceId userId".
--- Returns what it removed as flat triples: spaceId, userId, '1' when it still claimed a connection.
+-- Returns what it removed as flat quadruples: spaceId, userId, '1' when it still claimed a
+-- connection (else '0'), and the session's start in ms ('' when the entry did not say).
 -- A hash that another writer replaced with some other type counts as gone: its members leave the index.
 local cutoff = tonumber(ARGV[1])
 local function hget (hash, field)
@@ -20,11 +21,13 @@ for i = 2, #ARGV do
   local value = hget(hash, userId)
   local lastUpdated = nil
   local connected = true
+  local sessionStart = ''
   if value then
     local ok, entry = pcall(cjson.decode, value)
     if ok and type(entry) == 'table' then
       if type(entry.lastUpdated) == 'number' then lastUpdated = entry.lastUpdated end
       connected = entry.connected ~= false
+      if type(entry.sessionStart) == 'number' then sessionStart = string.format('%d', entry.sessionStart) end
     end
   end
   if value and lastUpdated and lastUpdated > cutoff then
@@ -37,6 +40,7 @@ for i = 2, #ARGV do
       table.insert(removed, string.sub(member, 1, sep - 1))
       table.insert(removed, userId)
       table.insert(removed, connected and '1' or '0')
+      table.insert(removed, sessionStart)
     end
   end
 end

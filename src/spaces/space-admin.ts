@@ -1,6 +1,7 @@
 import type { ControlEvent } from '../cluster/cluster-bus.js'
 import { type ClusterLink, LOCAL_ONLY } from '../cluster/cluster-link.js'
 import type { Logger } from '../logger.js'
+import type { SpaceChat } from '../chat/space-chat.js'
 import type { PresenceStore } from '../presence/store.js'
 import type { Space, SpaceDefinition } from './space.js'
 import type { SpaceRegistry } from './space-registry.js'
@@ -9,6 +10,8 @@ export interface SpaceAdminOptions {
   spaces: SpaceRegistry
   presence: PresenceStore
   cluster?: ClusterLink
+  /** The spaces' chat history: deleting a space deletes it. */
+  chat?: Pick<SpaceChat, 'clear' | 'cleared'>
   /** Closes this server's connections to a space with 4004; true when there were any. */
   evict: (spaceId: string) => boolean
   log: Logger
@@ -22,6 +25,7 @@ export class SpaceAdmin {
   readonly #spaces: SpaceRegistry
   readonly #presence: PresenceStore
   readonly #cluster: ClusterLink
+  readonly #chat: Pick<SpaceChat, 'clear' | 'cleared'> | undefined
   readonly #evict: (spaceId: string) => boolean
   readonly #log: Logger
 
@@ -29,6 +33,7 @@ export class SpaceAdmin {
     this.#spaces = options.spaces
     this.#presence = options.presence
     this.#cluster = options.cluster ?? LOCAL_ONLY
+    this.#chat = options.chat
     this.#evict = options.evict
     this.#log = options.log
   }
@@ -54,6 +59,9 @@ export class SpaceAdmin {
     await this.#presence.removeSpace(spaceId).catch((err: unknown) => {
       this.#log.warn({ err, spaceId }, `Could not remove the users of deleted space ${spaceId} from Redis`)
     })
+    await this.#chat?.clear(spaceId).catch((err: unknown) => {
+      this.#log.warn({ err, spaceId }, `Could not remove the chat history of deleted space ${spaceId} from Redis`)
+    })
     await this.#cluster.publishControl({ kind: 'space-deleted', spaceId }).catch(() => {})
     return existed || hadUsers
   }
@@ -64,6 +72,13 @@ export class SpaceAdmin {
    */
   async restore (): Promise<void> {
     if (await this.#spaces.persistAll()) await this.announce()
+  }
+
+  /** Deletes a space's chat history for everyone: every server forgets what it held of it. */
+  async clearChat (spaceId: string): Promise<void> {
+    if (this.#chat === undefined) return
+    await this.#chat.clear(spaceId)
+    await this.#cluster.publishControl({ kind: 'chat-cleared', spaceId }).catch(() => {})
   }
 
   /** Tells the other servers to read every definition again. */
@@ -81,6 +96,8 @@ export class SpaceAdmin {
       void this.#spaces.resolve(event.spaceId)
       return
     }
+    this.#chat?.cleared(event.spaceId)
+    if (event.kind === 'chat-cleared') return
     this.#spaces.forget(event.spaceId)
     this.#evict(event.spaceId)
   }
