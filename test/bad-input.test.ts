@@ -648,7 +648,7 @@ t.test('joining an unknown or invalid space id gets error unknown-space and clos
 t.test('subprotocol negotiation', async (t) => {
   const plaza = await startApp(t)
   await plaza.defineSpace({ id: 'room' })
-  const plazaKeys = ['resumed', 'space', 'spawn', 'userId', 'users']
+  const plazaKeys = ['chat', 'resumed', 'space', 'spawn', 'userId', 'users']
   const metaverseKeys = ['spawn', 'userId', 'users']
   let n = 0
   const joinKeys = async (client: TestClient): Promise<string[]> =>
