@@ -1,4 +1,4 @@
-import t from 'tap'
+import t, { type Test } from 'tap'
 import { ADMIN_TOKEN, startApp, type TestApp } from './helpers/app.js'
 import { type Frame, TestClient } from './helpers/client.js'
 
@@ -8,7 +8,7 @@ const ADMIN = { authorization: `Bearer ${ADMIN_TOKEN}` }
 
 interface ChatMessage { id: string, userId: string, username: string, text: string, sentAt: number }
 
-async function client (t: Parameters<Parameters<typeof t.test>[1]>[0], app: TestApp, userId: string, spaceId = 'hall', dialect = 'plaza.v1'): Promise<{ c: TestClient, joined: Frame['payload'] }> {
+async function client (t: Test, app: TestApp, userId: string, spaceId = 'hall', dialect = 'plaza.v1'): Promise<{ c: TestClient, joined: Frame['payload'] }> {
   const c = await TestClient.connect(`${app.wsBase}/ws`, dialect)
   t.teardown(() => c.close())
   const joined = await c.join(spaceId, app.token({ userId, username: userId.toUpperCase() }))

@@ -43,7 +43,8 @@ export default fp(async function roomManager (fastify) {
     serverId: config.serverId,
     historyOnJoin: config.CHAT_HISTORY_ON_JOIN,
     historyMax: config.CHAT_HISTORY_MAX,
-    ttlSeconds: config.CHAT_TTL_S
+    ttlSeconds: config.CHAT_TTL_S,
+    announceRestored: (spaceIds) => { void cluster.publishControl({ kind: 'chat-restored', spaceIds }).catch(() => {}) }
   })
   const rooms = new RoomManager({
     spaces,

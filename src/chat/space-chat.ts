@@ -18,6 +18,8 @@ export interface SpaceChatOptions {
   historyMax: number
   /** CHAT_TTL_S: a stream expires this long after its last message. */
   ttlSeconds: number
+  /** Tells the other servers that messages were written back to these spaces' histories. */
+  announceRestored?: (spaceIds: string[]) => void
 }
 
 /** A space's last messages, held while this server has users there. */
@@ -26,6 +28,8 @@ interface Held {
   ids: Set<string>
   loaded: boolean
   loading: Promise<void> | undefined
+  /** What arrived while the history was being read: laid after what the read returns. */
+  during: ChatMessage[] | undefined
 }
 
 /** A message accepted here, and the nonce that tells its own echo from the others'. */
@@ -61,6 +65,7 @@ export class SpaceChat implements ChatLink {
   readonly #historyMax: number
   readonly #ttlSeconds: number
   readonly #serverJson: string
+  readonly #announceRestored: (spaceIds: string[]) => void
   /** Tells this process's offline ids and nonces from every other's. */
   readonly #tag = randomBytes(4).toString('hex')
   #sent = 0
@@ -83,6 +88,7 @@ export class SpaceChat implements ChatLink {
     this.#historyMax = options.historyMax
     this.#ttlSeconds = options.ttlSeconds
     this.#serverJson = JSON.stringify(options.serverId)
+    this.#announceRestored = options.announceRestored ?? (() => {})
   }
 
   onDeliver (deliver: (spaceId: string, message: ChatMessage) => void): void {
@@ -90,26 +96,34 @@ export class SpaceChat implements ChatLink {
   }
 
   load (spaceId: string): Promise<void> {
-    const held = getOrCreate(this.#held, spaceId, (): Held => ({ messages: [], ids: new Set(), loaded: false, loading: undefined }))
+    const held = getOrCreate(this.#held, spaceId, (): Held => ({ messages: [], ids: new Set(), loaded: false, loading: undefined, during: undefined }))
     if (held.loaded || this.#historyOnJoin === 0) return Promise.resolve()
     held.loading ??= this.#read(spaceId, held).finally(() => { held.loading = undefined })
     return held.loading
   }
 
-  /** Reads the newest messages and lays what arrived meanwhile (newer, or the same) after them. */
+  /**
+   * Reads the newest messages and lays what arrived meanwhile (newer, or the same) after them. What
+   * was held before is replaced: the history is the truth (written back to, or lost with a Redis
+   * that restarted empty).
+   */
   async #read (spaceId: string, held: Held): Promise<void> {
     let entries: StreamEntry[]
+    held.during = []
     try {
       entries = await this.#redis.xrevrange(this.#keys.spaceChat(spaceId), '+', '-', 'COUNT', this.#historyOnJoin) as StreamEntry[]
     } catch (err) {
       // The joiner gets what is held; the next join tries again.
       this.#log.debug({ err, spaceId }, `Could not read the chat history of space ${spaceId}`)
+      held.during = undefined
       return
     }
+    const during = held.during
+    held.during = undefined
     if (this.#held.get(spaceId) !== held) return
     const read = entries.reverse().map(decodeEntry)
     const ids = new Set(read.map((m) => m.id))
-    held.messages = [...read, ...held.messages.filter((m) => !ids.has(m.id))]
+    held.messages = [...read, ...during.filter((m) => !ids.has(m.id))]
     held.ids = new Set(held.messages.map((m) => m.id))
     held.loaded = true
     this.#trim(held)
@@ -168,7 +182,7 @@ export class SpaceChat implements ChatLink {
     for (const { draft, nonce } of messages) {
       const { userId, username, text, sentAt } = draft
       // The payload's JSON less its opening brace: the script puts the id it gets in front.
-      args.push(userId, username, text, sentAt, JSON.stringify(nonce), JSON.stringify({ userId, username, text, sentAt }).slice(1))
+      args.push(userId, username, text, sentAt, nonce, JSON.stringify({ userId, username, text, sentAt }).slice(1))
     }
     pipeline.plazaChatAppend(this.#keys.spaceChat(spaceId), ...args)
   }
@@ -223,16 +237,19 @@ export class SpaceChat implements ChatLink {
       replies = await pipeline.exec()
     } catch {}
     const left: Unwritten[] = []
+    const restored: string[] = []
     let i = 0
     let written = 0
-    for (const messages of bySpace.values()) {
+    for (const [spaceId, messages] of bySpace) {
       if (replies?.[i++]?.[0] === null) {
         written += messages.length
+        restored.push(spaceId)
         this.#forgetEchoes(messages.map((m) => m.nonce))
       } else {
         left.push(...messages)
       }
     }
+    if (restored.length > 0) this.#announceRestored(restored)
     // Kept in order ahead of anything that went offline meanwhile.
     this.#unwritten = [...left, ...this.#unwritten]
     if (written > 0) this.#log.info({ count: written }, `Wrote ${written} chat messages accepted while Redis was away to the history`)
@@ -288,6 +305,14 @@ export class SpaceChat implements ChatLink {
     this.#unwritten = this.#unwritten.filter((u) => u.spaceId !== spaceId)
   }
 
+  /** Messages were written back to these spaces' histories elsewhere: the next join here reads them again. */
+  restoredElsewhere (spaceIds: string[]): void {
+    for (const spaceId of spaceIds) {
+      const held = this.#held.get(spaceId)
+      if (held !== undefined) held.loaded = false
+    }
+  }
+
   forget (spaceId: string): void {
     this.#held.delete(spaceId)
   }
@@ -305,6 +330,7 @@ export class SpaceChat implements ChatLink {
     if (held === undefined || this.#historyOnJoin === 0) return
     held.messages.push(message)
     held.ids.add(message.id)
+    held.during?.push(message)
     this.#trim(held)
   }
 

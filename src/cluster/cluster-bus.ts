@@ -28,6 +28,8 @@ export type ControlEvent =
   | { kind: 'space-deleted', spaceId: string }
   /** A space's chat history was deleted: what servers hold of it goes too. */
   | { kind: 'chat-cleared', spaceId: string }
+  /** Messages accepted while Redis was away were written back to these spaces' histories. */
+  | { kind: 'chat-restored', spaceIds: string[] }
   /** Several definitions changed at once (SPACES_FILE, or written back after an outage): read them all. */
   | { kind: 'spaces-changed' }
 

@@ -11,7 +11,7 @@ export interface SpaceAdminOptions {
   presence: PresenceStore
   cluster?: ClusterLink
   /** The spaces' chat history: deleting a space deletes it. */
-  chat?: Pick<SpaceChat, 'clear' | 'cleared'>
+  chat?: Pick<SpaceChat, 'clear' | 'cleared' | 'restoredElsewhere'>
   /** Closes this server's connections to a space with 4004; true when there were any. */
   evict: (spaceId: string) => boolean
   log: Logger
@@ -25,7 +25,7 @@ export class SpaceAdmin {
   readonly #spaces: SpaceRegistry
   readonly #presence: PresenceStore
   readonly #cluster: ClusterLink
-  readonly #chat: Pick<SpaceChat, 'clear' | 'cleared'> | undefined
+  readonly #chat: Pick<SpaceChat, 'clear' | 'cleared' | 'restoredElsewhere'> | undefined
   readonly #evict: (spaceId: string) => boolean
   readonly #log: Logger
 
@@ -94,6 +94,10 @@ export class SpaceAdmin {
     }
     if (event.kind === 'space-changed') {
       void this.#spaces.resolve(event.spaceId)
+      return
+    }
+    if (event.kind === 'chat-restored') {
+      this.#chat?.restoredElsewhere(event.spaceIds)
       return
     }
     this.#chat?.cleared(event.spaceId)
