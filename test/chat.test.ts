@@ -1,5 +1,5 @@
 import t, { type Test } from 'tap'
-import { ADMIN_TOKEN, startApp, type TestApp } from './helpers/app.js'
+import { ADMIN_TOKEN, settle, startApp, type TestApp } from './helpers/app.js'
 import { type Frame, TestClient } from './helpers/client.js'
 
 /** Chat on one server (PROTOCOL §9): delivery, refusals, history, the admin routes. */
@@ -166,4 +166,6 @@ t.test('chat counts as activity: a chat-history does not', async (t) => {
   const { joined: later } = await client(t, app, 'carol')
   const after = (later.users as Array<{ userId: string, lastActive: number }>).find((u) => u.userId === 'alice')?.lastActive ?? 0
   t.ok(after > first, 'lastActive moved with the chat')
+  const stored = await settle(async () => (await app.usersInRedis('hall')).alice, (e) => e?.lastActive === after, 5000)
+  t.equal(stored?.lastActive, after, 'the Redis entry holds lastActive too')
 })

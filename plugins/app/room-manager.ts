@@ -70,7 +70,7 @@ export default fp(async function roomManager (fastify) {
   // Redis is additive: when it returns (perhaps empty), what this server holds is written back.
   const onReady = (): void => {
     void rooms.persistAll()
-    void chat.restore()
+    void chat.redisReturned()
     // Write back what only this server held, then read what changed elsewhere while we were away.
     admin.restore().then(() => spaces.loadAll())
       .catch((err: unknown) => log.warn({ err }, 'Could not write space definitions back to Redis'))

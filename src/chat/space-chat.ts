@@ -72,6 +72,8 @@ export class SpaceChat implements ChatLink {
   readonly #held = new Map<string, Held>()
   #outbox: Outgoing[] = []
   #flushScheduled = false
+  /** A batch is on its way: the next waits for it, so that batches reach Redis in order. */
+  #flushing: Promise<void> | undefined
   #unwritten: Unwritten[] = []
   /** Nonces of messages delivered here without Redis: their echo, should it come after all, is not delivered again. */
   readonly #deliveredHere = new Set<string>()
@@ -141,11 +143,20 @@ export class SpaceChat implements ChatLink {
     setImmediate(() => { void this.#flush() })
   }
 
-  async #flush (): Promise<void> {
+  /** Sends what waits, batch after batch, one at a time. */
+  #flush (): Promise<void> {
     this.#flushScheduled = false
-    const batch = this.#outbox
-    this.#outbox = []
-    if (batch.length === 0) return
+    this.#flushing ??= (async () => {
+      while (this.#outbox.length > 0) {
+        const batch = this.#outbox
+        this.#outbox = []
+        await this.#send(batch)
+      }
+    })().finally(() => { this.#flushing = undefined })
+    return this.#flushing
+  }
+
+  async #send (batch: Outgoing[]): Promise<void> {
     if (this.#redis.status !== 'ready') {
       for (const out of batch) this.#deliverHere(out)
       return
@@ -303,6 +314,15 @@ export class SpaceChat implements ChatLink {
       held.ids.clear()
     }
     this.#unwritten = this.#unwritten.filter((u) => u.spaceId !== spaceId)
+  }
+
+  /**
+   * Redis is back (perhaps empty, perhaps written back to by others meanwhile): what this server
+   * holds is read again at the next join of each space, and what it delivered alone is written back.
+   */
+  redisReturned (): Promise<void> {
+    for (const held of this.#held.values()) held.loaded = false
+    return this.restore()
   }
 
   /** Messages were written back to these spaces' histories elsewhere: the next join here reads them again. */

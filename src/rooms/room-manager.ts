@@ -286,6 +286,8 @@ export class RoomManager {
     if (!member.peer.isOpen) return
     const now = Date.now()
     this.#activity(member, now)
+    // lastActive reaches Redis with the next periodic write, as a move's position does.
+    this.#presence.save(member.spaceId, member)
     this.#analytics.chatCounted(member.spaceId, now)
     this.#chat.send(member.spaceId, { userId: member.userId, username: member.username, text, sentAt: now })
   }
@@ -303,6 +305,7 @@ export class RoomManager {
     const now = Date.now()
     const told = member.lastActive
     this.#activity(member, now)
+    this.#presence.save(member.spaceId, member)
     // Other servers' joiners see a recent lastActive; a notice every few seconds is enough for that.
     if (now - told >= ACTIVE_NOTICE_MS) this.#cluster.publish(member.spaceId, { kind: 'active', userId: member.userId, lastActive: now })
   }
