@@ -80,9 +80,11 @@ export class MemoryPresenceStore implements PresenceStore {
     return { keys: [], refused: 0 }
   }
 
-  async removeSpace (spaceId: string): Promise<void> {
+  async removeSpace (spaceId: string): Promise<StoredUser[]> {
+    const users = [...(this.#spaces.get(spaceId)?.values() ?? [])]
     this.#spaces.delete(spaceId)
     this.#owners.delete(spaceId)
+    return users
   }
 
   async close (): Promise<void> {}

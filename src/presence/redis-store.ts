@@ -102,17 +102,20 @@ export class RedisPresenceStore implements PresenceStore {
   }
 
   /** Removes the space's entries and their index members; a key that holds another writer's data is left to it. */
-  async removeSpace (spaceId: string): Promise<void> {
+  async removeSpace (spaceId: string): Promise<StoredUser[]> {
     this.#writes.dropSpace(spaceId)
     const users = this.#keys.spaceUsers(spaceId)
     const owners = this.#keys.spaceOwners(spaceId)
     const [usersType, ownersType] = await Promise.all([this.#redis.type(users), this.#redis.type(owners)])
-    const members = usersType === 'hash' ? (await this.#redis.hkeys(users)).map((userId) => indexMember(spaceId, userId)) : []
+    const hash = usersType === 'hash' ? await this.#redis.hgetall(users) : {}
+    const removed = Object.entries(hash).map(([userId, value]) => decodeEntry(userId, value)).filter((u) => u !== undefined)
+    const members = Object.keys(hash).map((userId) => indexMember(spaceId, userId))
     const pipeline = this.#redis.pipeline()
     if (usersType === 'hash') pipeline.del(users)
     if (ownersType === 'hash') pipeline.del(owners)
     inChunks(members, (chunk) => pipeline.zrem(this.#keys.presenceIndex, ...chunk).zrem(this.#keys.ghostIndex, ...chunk))
     await pipeline.exec()
+    return removed
   }
 
   async close (): Promise<void> {

@@ -82,8 +82,8 @@ export interface PresenceStore {
   totals: () => Promise<PresenceTotals>
   /** Keys that refuse writes whatever the retries (another writer's data there), for health and metrics. */
   faults: () => StoreFaultReport
-  /** Forgets a whole space (its definition was deleted). */
-  removeSpace: (spaceId: string) => Promise<void>
+  /** Forgets a whole space (its definition was deleted); resolves to the entries it removed. */
+  removeSpace: (spaceId: string) => Promise<StoredUser[]>
   /** Writes what is queued and stops. */
   close: () => Promise<void>
 }

@@ -2,6 +2,7 @@ import type { ControlEvent } from '../cluster/cluster-bus.js'
 import { type ClusterLink, LOCAL_ONLY } from '../cluster/cluster-link.js'
 import type { Logger } from '../logger.js'
 import type { SpaceChat } from '../chat/space-chat.js'
+import type { SessionEvents } from '../rooms/room-manager.js'
 import type { PresenceStore } from '../presence/store.js'
 import type { Space, SpaceDefinition } from './space.js'
 import type { SpaceRegistry } from './space-registry.js'
@@ -10,6 +11,8 @@ export interface SpaceAdminOptions {
   spaces: SpaceRegistry
   presence: PresenceStore
   cluster?: ClusterLink
+  /** A deleted space's users' sessions end (PROTOCOL §11). */
+  sessions?: Pick<SessionEvents, 'sessionEnded'>
   /** The spaces' chat history: deleting a space deletes it. */
   chat?: Pick<SpaceChat, 'clear' | 'cleared' | 'restoredElsewhere'>
   /** Closes this server's connections to a space with 4004; true when there were any. */
@@ -25,6 +28,7 @@ export class SpaceAdmin {
   readonly #spaces: SpaceRegistry
   readonly #presence: PresenceStore
   readonly #cluster: ClusterLink
+  readonly #sessions: Pick<SessionEvents, 'sessionEnded'> | undefined
   readonly #chat: Pick<SpaceChat, 'clear' | 'cleared' | 'restoredElsewhere'> | undefined
   readonly #evict: (spaceId: string) => boolean
   readonly #log: Logger
@@ -34,6 +38,7 @@ export class SpaceAdmin {
     this.#presence = options.presence
     this.#cluster = options.cluster ?? LOCAL_ONLY
     this.#chat = options.chat
+    this.#sessions = options.sessions
     this.#evict = options.evict
     this.#log = options.log
   }
@@ -56,9 +61,12 @@ export class SpaceAdmin {
   async delete (spaceId: string): Promise<boolean> {
     const existed = await this.#spaces.remove(spaceId)
     const hadUsers = this.#evict(spaceId)
-    await this.#presence.removeSpace(spaceId).catch((err: unknown) => {
+    const removed = await this.#presence.removeSpace(spaceId).catch((err: unknown) => {
       this.#log.warn({ err, spaceId }, `Could not remove the users of deleted space ${spaceId} from Redis`)
+      return []
     })
+    const now = Date.now()
+    for (const user of removed) this.#sessions?.sessionEnded(spaceId, user.sessionStart, now)
     await this.#chat?.clear(spaceId).catch((err: unknown) => {
       this.#log.warn({ err, spaceId }, `Could not remove the chat history of deleted space ${spaceId} from Redis`)
     })
