@@ -32,6 +32,19 @@ export const ChatHistoryReply = Type.Object({ messages: Type.Array(ChatMessageRe
 
 export const SpaceListReply = Type.Object({ spaces: Type.Array(SpaceReply) }, open)
 
+export const SpaceUsersReply = Type.Object({
+  spaceId: Type.String(),
+  users: Type.Array(Type.Object({
+    userId: Type.String(),
+    username: Type.String(),
+    x: Type.Integer(),
+    y: Type.Integer(),
+    connected: Type.Boolean({ description: 'false for a ghost: dropped, waiting to resume' }),
+    lastActive: Type.Optional(Type.Number({ description: 'ms since epoch of the user\'s last activity' })),
+    idle: Type.Optional(Type.Boolean({ description: 'no activity for IDLE_AFTER_MS' }))
+  }, open))
+}, { ...open, description: 'Everyone Redis holds in the space, across servers, by name' })
+
 export const HealthReply = Type.Object({
   status: Type.Union([Type.Literal('healthy'), Type.Literal('unhealthy')]),
   latency: Type.Union([Type.Number(), Type.Null()], { description: 'Redis round trip in ms; null when Redis did not answer in time' }),

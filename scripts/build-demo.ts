@@ -24,4 +24,7 @@ await build({
   logLevel: 'warning'
 })
 for (const file of ['index.html', 'style.css']) await copyFile(join(source, file), join(demoDir, file))
+// The operator's page at /admin, a bundle of its own (it shares no code with the demo).
+await build({ entryPoints: { admin: join(source, 'admin.ts') }, outdir: demoDir, bundle: true, format: 'esm', platform: 'browser', target: 'es2022', minify: true, sourcemap: true, logLevel: 'warning' })
+for (const file of ['admin.html', 'admin.css']) await copyFile(join(source, file), join(demoDir, file))
 process.stdout.write(`demo page built in ${demoDir}\n`)

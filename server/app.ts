@@ -19,6 +19,7 @@ import staticFiles from '../plugins/external/static.js'
 import openApi from '../plugins/external/swagger.js'
 import websocket from '../plugins/external/websocket.js'
 import adminRoutes from '../routes/admin/index.js'
+import adminPageRoutes from '../routes/admin-page.js'
 import authRoutes from '../routes/auth.js'
 import demoRoutes from '../routes/demo.js'
 import metricsRoutes from '../routes/metrics.js'
@@ -61,6 +62,7 @@ async function plaza (fastify: FastifyInstance, options: AppOptions): Promise<vo
   await fastify.register(probeRoutes)
   await fastify.register(adminRoutes, { prefix: '/admin' })
   await fastify.register(demoRoutes)
+  await fastify.register(adminPageRoutes)
   // A guest can be anyone: the route exists only where GUEST_AUTH (or development mode) says so.
   if (fastify.config.guestAuth) {
     if (!fastify.config.devMode) fastify.log.warn('GUEST_AUTH is on: POST /auth/guest gives anyone a token for any name')

@@ -3,6 +3,7 @@ import chatRoutes from './chat.js'
 import healthRoutes from './health.js'
 import spaceRoutes from './spaces.js'
 import statsRoutes from './stats.js'
+import userRoutes from './users.js'
 import { sendError } from '../../http/http-errors.js'
 
 /** Operator routes under /admin, all behind the admin token. */
@@ -16,4 +17,5 @@ export default async function adminRoutes (fastify: FastifyInstance): Promise<vo
   await fastify.register(chatRoutes)
   await fastify.register(healthRoutes)
   await fastify.register(statsRoutes)
+  await fastify.register(userRoutes)
 }
