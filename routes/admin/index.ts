@@ -1,4 +1,5 @@
 import type { FastifyInstance } from 'fastify'
+import analyticsRoutes from './analytics.js'
 import healthRoutes from './health.js'
 import spaceRoutes from './spaces.js'
 import statsRoutes from './stats.js'
@@ -14,4 +15,5 @@ export default async function adminRoutes (fastify: FastifyInstance): Promise<vo
   await fastify.register(spaceRoutes)
   await fastify.register(healthRoutes)
   await fastify.register(statsRoutes)
+  await fastify.register(analyticsRoutes)
 }

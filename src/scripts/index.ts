@@ -13,6 +13,9 @@ declare module 'ioredis' {
     plazaSweepStale: (numberOfKeys: number, keys: string[], args: Array<string | number>) => Result<string[], Context>
     plazaReapServer: (numberOfKeys: number, keys: string[], args: Array<string | number>) => Result<string[], Context>
     plazaPutSpace: (spaces: string, spaceId: string, definition: string, maxSpaces: number) => Result<number, Context>
+    plazaAnalyticsAdd: (day: string, expireAt: number, ...fieldsAndIncrements: Array<string | number>) => Result<number, Context>
+    plazaAnalyticsPeak: (day: string, owners: string, expireAt: number) => Result<number, Context>
+    plazaAnalyticsUniques: (set: string, hll: string, expireAt: number, setLimit: number, ...userIds: string[]) => Result<number, Context>
   }
 }
 
@@ -23,7 +26,10 @@ const SCRIPTS = {
   plazaDisown: { file: 'disown.lua', numberOfKeys: 1 },
   plazaSweepStale: { file: 'sweep-stale.lua' },
   plazaReapServer: { file: 'reap-server.lua' },
-  plazaPutSpace: { file: 'put-space.lua', numberOfKeys: 1 }
+  plazaPutSpace: { file: 'put-space.lua', numberOfKeys: 1 },
+  plazaAnalyticsAdd: { file: 'analytics-add.lua', numberOfKeys: 1 },
+  plazaAnalyticsPeak: { file: 'analytics-peak.lua', numberOfKeys: 2 },
+  plazaAnalyticsUniques: { file: 'analytics-uniques.lua', numberOfKeys: 2 }
 } as const satisfies Record<string, { file: string, numberOfKeys?: number }>
 
 /**
