@@ -3,6 +3,7 @@ import { Redis } from 'ioredis'
 import t from 'tap'
 import type { Test } from 'tap'
 import { EXACT_UNIQUES, SpaceAnalytics, utcDate } from '../src/analytics/space-analytics.js'
+import { loadConfig } from '../src/config.js'
 import { redisKeys } from '../src/keys.js'
 import { silentLogger } from '../src/logger.js'
 import { definePlazaScripts } from '../src/scripts/index.js'
@@ -277,4 +278,11 @@ t.test('sessions that end here are counted on /metrics by space, within METRICS_
   t.equal(sampleValue(metrics, 'plaza_session_duration_seconds_bucket', { space: 'hall', le: '300' }), 2)
   t.equal(sampleValue(metrics, 'plaza_session_duration_seconds_bucket', { space: '(other)', le: '7200' }), 0)
   t.equal(sampleValue(metrics, 'plaza_session_duration_seconds_bucket', { space: '(other)', le: '14400' }), 1)
+})
+
+t.test('ANALYTICS_RETENTION_DAYS is 90 days unless set, a whole number of at least 1', async (t) => {
+  const env = { JWT_SECRET: 'secret', ADMIN_TOKEN: 'admin' }
+  t.equal(loadConfig(env).ANALYTICS_RETENTION_DAYS, 90)
+  t.equal(loadConfig({ ...env, ANALYTICS_RETENTION_DAYS: '7' }).ANALYTICS_RETENTION_DAYS, 7)
+  for (const bad of ['0', '1.5', 'week']) t.throws(() => loadConfig({ ...env, ANALYTICS_RETENTION_DAYS: bad }), /ANALYTICS_RETENTION_DAYS/, bad)
 })
