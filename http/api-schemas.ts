@@ -80,3 +80,22 @@ export const StatsReply = Type.Object({
 
 /** The admin routes' security requirement and tag, for the OpenAPI document. */
 export const ADMIN = { tags: ['admin'], security: [{ admin: [] }] }
+
+const AnalyticsDay = Type.Object({
+  date: Type.String({ description: 'YYYY-MM-DD, UTC' }),
+  visits: Type.Integer({ description: 'sessions started' }),
+  uniqueUsers: Type.Integer({ description: 'distinct users who started or resumed a session (approximate beyond 1,000)' }),
+  peakUsers: Type.Integer({ description: 'most distinct users connected at once, across servers' }),
+  sessions: Type.Integer({ description: 'sessions ended' }),
+  avgSessionMs: Type.Union([Type.Integer(), Type.Null()], { description: 'mean duration of the sessions ended; null when none' }),
+  chatMessages: Type.Integer()
+}, open)
+
+export const AnalyticsReply = Type.Object({
+  spaceId: Type.String(),
+  now: Type.Object({
+    users: Type.Integer({ description: 'connected, on any server' }),
+    ghosts: Type.Integer({ description: 'disconnected, not yet swept' })
+  }, open),
+  days: Type.Array(AnalyticsDay, { description: 'newest first, one per UTC day' })
+}, open)

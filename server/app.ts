@@ -2,6 +2,7 @@ import type { FastifyInstance, FastifyReply, FastifyRequest, FastifyServerOption
 import Fastify, { LogController } from 'fastify'
 import fp from 'fastify-plugin'
 import adminAuth from '../plugins/app/admin-auth.js'
+import analytics from '../plugins/app/analytics.js'
 import apiDocs from '../plugins/app/api-docs.js'
 import drain from '../plugins/app/drain.js'
 import metrics from '../plugins/app/metrics.js'
@@ -48,6 +49,7 @@ async function plaza (fastify: FastifyInstance, options: AppOptions): Promise<vo
 
   await fastify.register(drain)
   await fastify.register(spaces)
+  await fastify.register(analytics)
   await fastify.register(roomManager)
   await fastify.register(metrics)
   await fastify.register(staleSweep)

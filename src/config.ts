@@ -70,6 +70,8 @@ export const EnvSchema = Type.Object({
   /** Activity (PROTOCOL §10): a connected user with no activity for this long is idle. */
   IDLE_AFTER_MS: Int(60_000, 100),
   METRICS_MAX_SPACES: Int(100, 0, 100_000),
+  /** Days a space's analytics of one day are kept after it ended (PROTOCOL §11). */
+  ANALYTICS_RETENTION_DAYS: Int(90, 1, 36_500),
   SERVER_HEARTBEAT_MS: Int(2000, 10),
   SERVER_DEAD_AFTER_MS: Int(6000, 30),
   /** 0: no per-address limit (a whole office shares one address behind NAT). */

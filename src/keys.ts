@@ -15,6 +15,12 @@ export function redisKeys (prefix: string) {
      * k (the accepting server's nonce), and i (the message id, when it is not the entry's own).
      */
     spaceChat: (spaceId: string) => `${prefix}space:${spaceId}:chat`,
+    /** Hash of one space's figures for one UTC day (YYYY-MM-DD): visits, sessions, sessionMs, chatMessages, peakUsers. */
+    spaceAnalytics: (spaceId: string, date: string) => `${prefix}space:${spaceId}:analytics:${date}`,
+    /** Set: the userIds of one space's sessions on one UTC day, exact until it would pass 1,000 members. */
+    spaceUniques: (spaceId: string, date: string) => `${prefix}space:${spaceId}:uniques:${date}`,
+    /** HyperLogLog: the same userIds once the set grew too large (the set is then deleted). */
+    spaceUniquesHll: (spaceId: string, date: string) => `${prefix}space:${spaceId}:uniques-hll:${date}`,
     /** Hash: field spaceId, value the space definition as JSON. */
     spaces: `${prefix}plaza:spaces`,
     /** Sorted set: every users-hash entry as "spaceId userId", scored by its lastUpdated (the sweep's index). */

@@ -6,6 +6,49 @@ import type { Stats } from './rooms/room-manager.js'
 /** The `space` label of the spaces beyond METRICS_MAX_SPACES, summed. */
 export const OTHER_SPACES = '(other)'
 
+/** What the space analytics tell the metrics: a session ended on this server. */
+export interface SessionMetrics {
+  ended: (spaceId: string, seconds: number) => void
+}
+
+/**
+ * `plaza_sessions_total` and `plaza_session_duration_seconds`, by space: the first `maxSpaceLabels`
+ * spaces to end a session get a label of their own, later ones are counted under `(other)` (a
+ * counter's series cannot be taken back). Registered by createMetrics, on its registry.
+ */
+export function createSessionMetrics (maxSpaceLabels: number) {
+  const sessions = new Counter({
+    name: 'plaza_sessions_total',
+    help: 'Sessions ended on this server (a leave, a sweep or the space deleted), by space',
+    labelNames: ['space'],
+    registers: []
+  })
+  const durations = new Histogram({
+    name: 'plaza_session_duration_seconds',
+    help: 'Durations of the sessions ended on this server, by space',
+    labelNames: ['space'],
+    buckets: [10, 30, 60, 300, 900, 1800, 3600, 7200, 14_400, 28_800],
+    registers: []
+  })
+  const labelled = new Set<string>()
+  const labelOf = (spaceId: string): string => {
+    if (labelled.has(spaceId)) return spaceId
+    if (labelled.size >= maxSpaceLabels) return OTHER_SPACES
+    labelled.add(spaceId)
+    return spaceId
+  }
+  return {
+    collectors: [sessions, durations],
+    ended (spaceId: string, seconds: number): void {
+      const space = labelOf(spaceId)
+      sessions.inc({ space })
+      durations.observe({ space }, seconds)
+    }
+  }
+}
+
+export type PrometheusSessionMetrics = ReturnType<typeof createSessionMetrics>
+
 export interface MetricsSources {
   counters: Counters
   /** This server's connected users by space. */
@@ -18,6 +61,8 @@ export interface MetricsSources {
   redisLatencyMs: () => Promise<number | null>
   /** At most this many spaces get a label of their own; the rest are summed under `(other)`. */
   maxSpaceLabels: number
+  /** The sessions' counter and histogram, kept by the space analytics. */
+  sessions: PrometheusSessionMetrics
 }
 
 /**
@@ -30,6 +75,7 @@ export function createMetrics (sources: MetricsSources) {
   collectDefaultMetrics({ register: registry })
   const registers = [registry]
   const { counters } = sources
+  for (const collector of sources.sessions.collectors) registry.registerMetric(collector)
 
   /** A counter whose value is kept elsewhere, as a running total: reset and set at each scrape. */
   const mirror = (name: string, help: string, labelNames: string[], read: () => Array<[Record<string, string>, number]>) =>

@@ -10,13 +10,14 @@ declare module 'fastify' {
 
 /** Prometheus metrics (`fastify.metrics`), read from the room manager and Redis at scrape time. */
 export default fp(async function metrics (fastify) {
-  const { config, redis, roomManager, presence } = fastify
+  const { config, redis, roomManager, presence, sessionMetrics } = fastify
   fastify.decorate('metrics', createMetrics({
     counters: roomManager.counters,
     localStats: () => roomManager.stats(),
     clusterTotals: () => presence.totals(),
     storeFaults: () => presence.faults(),
     redisLatencyMs: () => redisLatencyMs(redis, REDIS_PROBE_TIMEOUT_MS),
-    maxSpaceLabels: config.METRICS_MAX_SPACES
+    maxSpaceLabels: config.METRICS_MAX_SPACES,
+    sessions: sessionMetrics
   }))
-}, { name: 'metrics', dependencies: ['config', 'redis', 'room-manager'] })
+}, { name: 'metrics', dependencies: ['config', 'redis', 'room-manager', 'analytics'] })

@@ -23,7 +23,7 @@ declare module 'fastify' {
  * Pub/Sub bus, the space admin (`fastify.spaceAdmin`), and their lifecycle.
  */
 export default fp(async function roomManager (fastify) {
-  const { config, redis, log, spaces } = fastify
+  const { config, redis, log, spaces, analytics } = fastify
   const keys = redisKeys(config.KEY_PREFIX)
   const presence = new RedisPresenceStore({
     redis,
@@ -51,6 +51,7 @@ export default fp(async function roomManager (fastify) {
     presence,
     cluster,
     chat,
+    analytics,
     serverId: config.serverId,
     log,
     maxStep: config.MAX_STEP,
@@ -60,7 +61,7 @@ export default fp(async function roomManager (fastify) {
     // PROTOCOL §5 asks for at least every STALE_USER_MS / 3; a quarter leaves room for a slow flush.
     refreshIntervalMs: Math.max(1, Math.floor(config.STALE_USER_MS / 4))
   })
-  const admin = new SpaceAdmin({ spaces, presence, cluster, chat, evict: (spaceId) => rooms.evict(spaceId), log })
+  const admin = new SpaceAdmin({ spaces, presence, cluster, chat, sessions: analytics, evict: (spaceId) => rooms.evict(spaceId), log })
   cluster.setHandler({
     onSpaceEvents: (spaceId, from, events) => rooms.onSpaceEvents(spaceId, from, events),
     onChat: (spaceId, message, nonce) => chat.received(spaceId, message, nonce),
@@ -91,4 +92,4 @@ export default fp(async function roomManager (fastify) {
   fastify.decorate('presence', presence)
   fastify.decorate('spaceAdmin', admin)
   fastify.decorate('chat', chat)
-}, { name: 'room-manager', dependencies: ['config', 'redis', 'spaces'] })
+}, { name: 'room-manager', dependencies: ['config', 'redis', 'spaces', 'analytics'] })

@@ -1,4 +1,5 @@
 import type { FastifyInstance } from 'fastify'
+import analyticsRoutes from './analytics.js'
 import chatRoutes from './chat.js'
 import healthRoutes from './health.js'
 import spaceRoutes from './spaces.js'
@@ -18,4 +19,5 @@ export default async function adminRoutes (fastify: FastifyInstance): Promise<vo
   await fastify.register(healthRoutes)
   await fastify.register(statsRoutes)
   await fastify.register(userRoutes)
+  await fastify.register(analyticsRoutes)
 }

@@ -19,6 +19,9 @@ declare module 'ioredis' {
     plazaChatAppend: (stream: string, ...args: Array<string | number>) => Result<string[], Context>
     plazaChatRestore: (stream: string, ...args: Array<string | number>) => Result<number, Context>
     plazaChatPage: (stream: string, before: string, count: number) => Result<StreamEntry[] | null, Context>
+    plazaAnalyticsAdd: (day: string, expireAt: number, ...fieldsAndIncrements: Array<string | number>) => Result<number, Context>
+    plazaAnalyticsPeak: (day: string, owners: string, expireAt: number) => Result<number, Context>
+    plazaAnalyticsUniques: (set: string, hll: string, expireAt: number, setLimit: number, ...userIds: string[]) => Result<number, Context>
   }
 }
 
@@ -32,7 +35,10 @@ const SCRIPTS = {
   plazaPutSpace: { file: 'put-space.lua', numberOfKeys: 1 },
   plazaChatAppend: { file: 'chat-append.lua', numberOfKeys: 1 },
   plazaChatRestore: { file: 'chat-restore.lua', numberOfKeys: 1 },
-  plazaChatPage: { file: 'chat-page.lua', numberOfKeys: 1 }
+  plazaChatPage: { file: 'chat-page.lua', numberOfKeys: 1 },
+  plazaAnalyticsAdd: { file: 'analytics-add.lua', numberOfKeys: 1 },
+  plazaAnalyticsPeak: { file: 'analytics-peak.lua', numberOfKeys: 2 },
+  plazaAnalyticsUniques: { file: 'analytics-uniques.lua', numberOfKeys: 2 }
 } as const satisfies Record<string, { file: string, numberOfKeys?: number }>
 
 /**
