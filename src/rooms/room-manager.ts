@@ -351,12 +351,14 @@ export class RoomManager {
     this.#log.info({ spaceId: member.spaceId, userId: member.userId }, `🚪 [SPACE LEAVE] ${member.username} left space ${member.spaceId}`)
   }
 
-  /** Closes this server's connections to a space (deleted) with 4004; true when there were any. */
+  /** Closes this server's connections to a space (deleted) with 4004, ending their sessions; true when there were any. */
   evict (spaceId: string): boolean {
     const room = this.#rooms.get(spaceId)
     this.#rooms.delete(spaceId)
+    const now = Date.now()
     for (const member of room?.values() ?? []) {
       this.#spacesPerUser.remove(member.userId)
+      this.#analytics.sessionEnded(spaceId, member.sessionStart, now)
       member.peer.end({ code: ErrorCode.UnknownSpace, message: `space ${spaceId} was deleted`, close: CloseCode.UnknownSpace })
     }
     this.#exitIfEmpty(spaceId)

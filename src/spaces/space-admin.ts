@@ -66,7 +66,8 @@ export class SpaceAdmin {
       return []
     })
     const now = Date.now()
-    for (const user of removed) this.#sessions?.sessionEnded(spaceId, user.sessionStart, now)
+    // Connected users' sessions are ended by their servers as they close them; ghosts belong to none.
+    for (const user of removed) if (!user.connected) this.#sessions?.sessionEnded(spaceId, user.sessionStart, now)
     await this.#chat?.clear(spaceId).catch((err: unknown) => {
       this.#log.warn({ err, spaceId }, `Could not remove the chat history of deleted space ${spaceId} from Redis`)
     })
