@@ -250,8 +250,10 @@ export class Connection implements Peer {
       case 'chat': {
         const text = cleanChatText(message.text, this.#maxChatChars)
         if (text === undefined) {
+          this.#counters.chats['invalid-message']++
           this.#refuse(ErrorCode.InvalidMessage, `a chat text must have 1 to ${this.#maxChatChars} characters once control characters and surrounding spaces are removed`)
         } else if (!this.#chats.admit(Date.now())) {
+          this.#counters.chats['rate-limited']++
           this.#refuse(ErrorCode.RateLimited, `more than ${this.#chats.limit} chat messages in 10 s`)
         } else {
           this.#rooms.chat(member, text)

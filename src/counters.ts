@@ -16,6 +16,8 @@ export class Counters {
     'rate-limited': 0
   }
 
+  /** Chat messages: accepted, or refused (invalid-message, rate-limited). */
+  readonly chats = { accepted: 0, 'invalid-message': 0, 'rate-limited': 0 }
   messagesIn = 0
   messagesOut = 0
   staleSwept = 0

@@ -96,6 +96,8 @@ export function createMetrics (sources: MetricsSources) {
   mirror('plaza_leaves_total', 'Deliberate leaves', [], () => [[{}, counters.leaves]])
   mirror('plaza_moves_total', 'Moves, by result: accepted or the reason of the refusal',
     ['result'], () => Object.entries(counters.moves).map(([result, n]) => [{ result }, n]))
+  mirror('plaza_chat_messages_total', 'Chat messages from this server\'s users, by result: accepted, or the reason of the refusal',
+    ['result'], () => Object.entries(counters.chats).map(([result, n]) => [{ result }, n]))
   mirror('plaza_messages_received_total', 'WebSocket frames received', [], () => [[{}, counters.messagesIn]])
   mirror('plaza_messages_sent_total', 'WebSocket frames sent', [], () => [[{}, counters.messagesOut]])
   mirror('plaza_presence_refused_total', 'Presence writes and join reads refused because their Redis key holds another writer\'s data (see /admin/health)',

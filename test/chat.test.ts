@@ -1,6 +1,7 @@
 import t, { type Test } from 'tap'
 import { ADMIN_TOKEN, settle, startApp, type TestApp } from './helpers/app.js'
 import { type Frame, TestClient } from './helpers/client.js'
+import { sampleValue, scrape } from './helpers/metrics.js'
 
 /** Chat on one server (PROTOCOL §9): delivery, refusals, history, the admin routes. */
 
@@ -81,6 +82,9 @@ t.test('refused chats get an error, reach nobody, are not stored and do not coun
   const heard = (await bob.quiet()).filter((f) => f.type === 'chat-message').map((f) => f.payload.text)
   t.same(heard, ['😀'.repeat(10), 'two', 'three'], 'the peer heard the accepted ones only')
   t.equal(await app.redis.xlen(`${app.prefix}space:hall:chat`), 3, 'only they are stored')
+  const metrics = await scrape(app.httpBase)
+  t.same(['accepted', 'invalid-message', 'rate-limited'].map((result) => sampleValue(metrics, 'plaza_chat_messages_total', { result })), [3, 3, 1],
+    'counted on /metrics by result (a text that is not a string is refused before it is read as a chat)')
 })
 
 t.test('history: the last messages in space-joined.chat, older pages with chat-history, the stream capped and expiring', async (t) => {

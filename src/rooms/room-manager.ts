@@ -284,6 +284,7 @@ export class RoomManager {
    */
   chat (member: Member, text: string): void {
     if (!member.peer.isOpen) return
+    this.counters.chats.accepted++
     const now = Date.now()
     this.#activity(member, now)
     // lastActive reaches Redis with the next periodic write, as a move's position does.
