@@ -82,7 +82,7 @@ t.test('the stale sweep passes over a key another writer took, and the rest is s
   await redis.zadd(keys.presenceIndex, old, 'bad ann', old, 'good bob')
   await redis.hset(keys.spaceUsers('good'), 'bob', JSON.stringify({ username: 'bob', x: 1, y: 1, lastUpdated: old, lastActive: old, sessionStart: old, connected: false }))
   const sweeper = new StaleSweeper({ redis, keys, log: silentLogger, staleAfterMs: 60_000 })
-  t.same(await sweeper.sweep(now), [{ spaceId: 'good', userId: 'bob', wasConnected: false }], 'the good space is swept')
+  t.same(await sweeper.sweep(now), [{ spaceId: 'good', userId: 'bob', wasConnected: false, sessionStart: old }], 'the good space is swept, with the start of the session it ends')
   t.equal(await redis.zcard(keys.presenceIndex), 0, 'the bad key\'s member leaves the index')
 })
 

@@ -15,6 +15,8 @@ type Entry = Record<string, unknown>
 
 const tileOf = (payload: Record<string, unknown>): Tile => payload.spawn as Tile
 const usersOf = (payload: Record<string, unknown>): Entry[] => payload.users as Entry[]
+/** Positions and names only: activity (lastActive, idle) is tested in room-manager and chat-cluster tests. */
+const placesOf = (payload: Record<string, unknown>): Entry[] => usersOf(payload).map(({ lastActive: _a, idle: _i, ...rest }) => rest)
 const byUserId = (a: Entry, b: Entry): number => String(a.userId).localeCompare(String(b.userId))
 
 /** Opens a client and closes it when the test ends. */
@@ -107,7 +109,7 @@ t.test('a drop leaves a ghost: plaza.v1 peers hear user-disconnected, metaverse 
   // A later plaza.v1 joiner sees the ghost, disconnected, at its last position.
   const dave = await connect(t, plaza, 'plaza.v1')
   const daveJoined = await dave.join('hall', plaza.token({ userId: 'dave', username: 'Dave' }))
-  t.same(usersOf(daveJoined).sort(byUserId), [
+  t.same(placesOf(daveJoined).sort(byUserId), [
     { userId: 'alice', username: 'Alice', x: step.x, y: step.y, connected: false },
     { userId: 'bob', username: 'Bob', ...tileOf(bobJoined), connected: true },
     { userId: 'carol', username: 'carol', ...tileOf(carolJoined), connected: true }
@@ -265,7 +267,7 @@ t.test('a take-over with a new username renames the avatar: peers who join later
   const first = await connect(t, plaza, 'plaza.v1')
   const bob = await connect(t, plaza, 'plaza.v1')
   const spawn = tileOf(await first.join('hall', plaza.token({ userId: 'alice', username: 'Alice' })))
-  t.same((await bob.join('hall', plaza.token({ userId: 'bob' }))).users, [{ userId: 'alice', username: 'Alice', ...spawn, connected: true }], 'premise: known as Alice')
+  t.same(placesOf(await bob.join('hall', plaza.token({ userId: 'bob' }))), [{ userId: 'alice', username: 'Alice', ...spawn, connected: true }], 'premise: known as Alice')
 
   const second = await connect(t, plaza, 'plaza.v1')
   t.equal((await second.join('hall', plaza.token({ userId: 'alice', username: 'Alice Liddell' }))).resumed, true, 'a take-over')
@@ -273,7 +275,7 @@ t.test('a take-over with a new username renames the avatar: peers who join later
   t.same(await bob.quiet(), [], 'silent for peers already there')
 
   const carol = await connect(t, plaza, 'plaza.v1')
-  const users = usersOf(await carol.join('hall', plaza.token({ userId: 'carol' })))
+  const users = placesOf(await carol.join('hall', plaza.token({ userId: 'carol' })))
   t.same(users.find((u) => u.userId === 'alice'), { userId: 'alice', username: 'Alice Liddell', ...spawn, connected: true }, 'a later joiner sees the new name')
   const stored = await settle(() => entryOf(plaza, 'hall', 'alice'), (e) => e?.username === 'Alice Liddell')
   t.match(stored, { username: 'Alice Liddell', ...spawn, connected: true }, 'and so does Redis')
@@ -353,12 +355,14 @@ t.test('space-joined merges memory and Redis: one entry per user, memory wins, n
   const bobJoined = await bob.join('hall', plaza.token({ userId: 'bob', username: 'Bob' }))
   t.equal(bobJoined.resumed, true, 'the joiner resumes its stored position')
   t.same(tileOf(bobJoined), { x: 4, y: 4 })
-  t.same(usersOf(bobJoined).sort(byUserId), [
+  t.same(placesOf(bobJoined).sort(byUserId), [
     { userId: 'alice', username: 'Alice', x: aliceAt.x, y: aliceAt.y, connected: true },
     { userId: 'ghost', username: 'Ghost', x: 5, y: 6, connected: false },
     { userId: 'legacy', username: 'Legacy', x: 7, y: 1, connected: true },
     { userId: 'remote', username: 'Remote', x: 2, y: 3, connected: true }
   ], 'memory over Redis, one entry per userId, an entry without connected counts as connected, no bob')
+  const legacy = usersOf(bobJoined).find((u) => u.userId === 'legacy')
+  t.match(legacy, { lastActive: Number, idle: Boolean }, 'an entry written before activity was kept still gets lastActive (its lastUpdated) and idle')
 
   const carol = await connect(t, plaza, 'metaverse', '/')
   const carolJoined = await carol.join('hall', plaza.token({ userId: 'carol' }))
