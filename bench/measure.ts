@@ -3,12 +3,19 @@
  * window, or the join storm), from the generator, /proc, the server's own counters and Redis.
  */
 import { randomBytes } from 'node:crypto'
+import { readFileSync } from 'node:fs'
+import { join } from 'node:path'
 import { performance } from 'node:perf_hooks'
 import type { Redis } from 'ioredis'
 import { type LoadHooks, type LoadOptions, type LoadResult, runLoad } from './load.js'
 import type { BenchOptions, Scenario } from './options.js'
+import { root } from './processes.js'
 import { cpuSeconds, machineBusy, rssBytes } from './procfs.js'
+import { ScriptCalls } from './script-calls.js'
 import type { Lag, Server } from './servers.js'
+
+/** The script by which Plaza appends a batch of a space's chats to its stream and publishes them. */
+const CHAT_APPEND_LUA = join(root, 'src', 'scripts', 'chat-append.lua')
 
 /** How long and how fast the users of a --rejoin storm walk before each cut (slowly: the cut finds no backlog), and how many cuts. */
 export const REJOIN_WALK_S = 2
@@ -36,6 +43,15 @@ export interface Figures {
   redisPerJoin: number
   /** The window's Redis commands by command, most first. */
   redisByCommand: Array<[string, number]>
+  /**
+   * With chats, Plaza: calls of chat-append.lua in the window (MONITOR), and the commands they ran
+   * (each: its EVALSHA and EXPIRE, and an XADD and a PUBLISH per message, the XADDs counted by INFO
+   * commandstats); the commands per accepted move without them, and per chat message (per XADD).
+   */
+  chatScriptCalls: number
+  redisChatCommands: number
+  redisPerMoveChatApart: number
+  redisPerChat: number
   serverAcceptedMoves: number
   lag: Lag
   /** CPU the rest of the machine used in the window (neither the server nor the generator), % of one core. */
@@ -121,9 +137,15 @@ class Window {
   readonly #server: Server
   readonly #redisPid: number | undefined
 
-  constructor (server: Server, redisPid: number | undefined) {
+  /** With chats: the chat script's calls in the window. */
+  readonly chatCalls: ScriptCalls | undefined
+
+  constructor (server: Server, redisPid: number | undefined, chats: boolean) {
     this.#server = server
     this.#redisPid = server.redis !== undefined ? redisPid : undefined
+    this.chatCalls = chats && server.redis !== undefined && server.keyPrefix !== undefined
+      ? new ScriptCalls(server.redis, readFileSync(CHAT_APPEND_LUA, 'utf8'), server.keyPrefix)
+      : undefined
   }
 
   begin = async (): Promise<void> => {
@@ -131,7 +153,9 @@ class Window {
       this.#warn('event-loop lag', err)
       return false
     })
-    this.serverStart = { ...await this.#readCounters(), ...await this.#readRedisCalls() }
+    const counters = await this.#readCounters()
+    await this.chatCalls?.start().catch((err: unknown) => this.#warn('chat script calls (MONITOR)', err))
+    this.serverStart = { ...counters, ...await this.#readRedisCalls() }
     // The CPU window opens after the scrapes above, which Plaza answers and a bare baseline does not.
     this.procStart = this.#readProc('process first')
     this.#generatorStart = process.cpuUsage()
@@ -142,6 +166,7 @@ class Window {
     this.generator = process.cpuUsage(this.#generatorStart)
     this.rss = rssBytes(this.#server.pid)
     const redisCalls = await this.#readRedisCalls()
+    await this.chatCalls?.stop()
     // Without the reset at the start, what the server answers is not this window's lag.
     this.lag = this.#lagValid
       ? await this.#server.lagRead().catch((err: unknown) => {
@@ -191,7 +216,7 @@ class Window {
 export async function measure (server: Server, scenario: Scenario, options: MeasureOptions): Promise<Figures> {
   const rssIdle = rssBytes(server.pid)
   const troubleBefore = server.trouble().count
-  const window = new Window(server, options.redisPid)
+  const window = new Window(server, options.redisPid, (scenario.chatEveryS ?? 0) > 0)
   const hooks: LoadHooks = scenario.mode === 'walk' ? { measureStart: window.begin, measureEnd: window.end } : { joinStart: window.begin, joinEnd: window.end }
   const load = await runScenario(server, scenario, options, hooks)
   const troubleLines = await troubleSince(server, troubleBefore)
@@ -207,6 +232,7 @@ async function runScenario (server: Server, scenario: Scenario, options: Measure
     spaces: scenario.spaces,
     spaceId: (i) => `bench-${i}`,
     hz: scenario.hz,
+    ...(scenario.chatEveryS !== undefined ? { chatEveryS: scenario.chatEveryS } : {}),
     warmupS: scenario.warmupS,
     durationS: scenario.durationS,
     drainS: options.drainS,
@@ -251,8 +277,15 @@ function figures (server: Server, load: LoadResult, window: Window, rssIdle: num
   const generatorS = (generator.user + generator.system) / 1e6
   const { total: redisCommands, byCommand } = callsBetween(serverStart.redisCalls, serverEnd.redisCalls)
   const redisCpu = end.redisCpu - start.redisCpu
+  const chats = load.chats
   const held = load.joined === load.users && load.broadcasts.expected > 0 &&
-    load.broadcasts.delivered === load.broadcasts.expected && load.latencyMs.p99 <= p99Limit
+    load.broadcasts.delivered === load.broadcasts.expected && load.latencyMs.p99 <= p99Limit &&
+    (chats === undefined || chats.delivered === chats.expected)
+  const chatScriptCalls = window.chatCalls?.calls ?? Number.NaN
+  const commandsOf = (name: string): number => byCommand.find(([c]) => c === name)?.[1] ?? 0
+  const chatMessages = commandsOf('xadd')
+  // What chat-append.lua runs (the call's EVALSHA and EXPIRE, an XADD and a PUBLISH per message): a PUBLISH of anything else stays with the moves.
+  const redisChatCommands = 2 * chatScriptCalls + 2 * chatMessages
   return {
     server: server.name,
     load,
@@ -273,6 +306,10 @@ function figures (server: Server, load: LoadResult, window: Window, rssIdle: num
     redisPerMove: redisCommands / load.moves.accepted,
     redisPerJoin: redisCommands / users,
     redisByCommand: byCommand,
+    chatScriptCalls,
+    redisChatCommands,
+    redisPerMoveChatApart: (redisCommands - redisChatCommands) / load.moves.accepted,
+    redisPerChat: redisChatCommands / chatMessages,
     serverTrouble,
     serverAcceptedMoves: serverEnd.acceptedMoves - serverStart.acceptedMoves,
     lag,
