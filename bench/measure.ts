@@ -3,19 +3,14 @@
  * window, or the join storm), from the generator, /proc, the server's own counters and Redis.
  */
 import { randomBytes } from 'node:crypto'
-import { readFileSync } from 'node:fs'
-import { join } from 'node:path'
 import { performance } from 'node:perf_hooks'
 import type { Redis } from 'ioredis'
+import { redisKeys } from '../src/keys.js'
+import { ChatAppends } from './chat-appends.js'
 import { type LoadHooks, type LoadOptions, type LoadResult, runLoad } from './load.js'
 import type { BenchOptions, Scenario } from './options.js'
-import { root } from './processes.js'
 import { cpuSeconds, machineBusy, rssBytes } from './procfs.js'
-import { ScriptCalls } from './script-calls.js'
 import type { Lag, Server } from './servers.js'
-
-/** The script by which Plaza appends a batch of a space's chats to its stream and publishes them. */
-const CHAT_APPEND_LUA = join(root, 'src', 'scripts', 'chat-append.lua')
 
 /** How long and how fast the users of a --rejoin storm walk before each cut (slowly: the cut finds no backlog), and how many cuts. */
 export const REJOIN_WALK_S = 2
@@ -44,9 +39,10 @@ export interface Figures {
   /** The window's Redis commands by command, most first. */
   redisByCommand: Array<[string, number]>
   /**
-   * With chats, Plaza: calls of chat-append.lua in the window (MONITOR), and the commands they ran
-   * (each: its EVALSHA and EXPIRE, and an XADD and a PUBLISH per message, the XADDs counted by INFO
-   * commandstats); the commands per accepted move without them, and per chat message (per XADD).
+   * With chats, Plaza and --private-redis: calls of chat-append.lua in the window (bench/chat-appends.ts),
+   * and the commands they ran (each: its EVALSHA and EXPIRE, and an XADD and a PUBLISH per message,
+   * the XADDs counted by INFO commandstats); the commands per accepted move without them, and per
+   * chat message (per XADD).
    */
   chatScriptCalls: number
   redisChatCommands: number
@@ -137,15 +133,18 @@ class Window {
   readonly #server: Server
   readonly #redisPid: number | undefined
 
-  /** With chats: the chat script's calls in the window. */
-  readonly chatCalls: ScriptCalls | undefined
+  /** With chats and a private Redis: the chat script's calls in the window. */
+  readonly chatCalls: ChatAppends | undefined
 
-  constructor (server: Server, redisPid: number | undefined, chats: boolean) {
+  constructor (server: Server, redisPid: number | undefined, chatSpaces: number) {
     this.#server = server
     this.#redisPid = server.redis !== undefined ? redisPid : undefined
-    this.chatCalls = chats && server.redis !== undefined && server.keyPrefix !== undefined
-      ? new ScriptCalls(server.redis, readFileSync(CHAT_APPEND_LUA, 'utf8'), server.keyPrefix)
-      : undefined
+    const { redis, keyPrefix } = server
+    if (chatSpaces > 0 && redis !== undefined && keyPrefix !== undefined && this.#redisPid !== undefined) {
+      const keys = redisKeys(keyPrefix)
+      const streams = new Set(Array.from({ length: chatSpaces }, (_, i) => keys.spaceChat(`bench-${i}`)))
+      this.chatCalls = new ChatAppends(redis, (key) => streams.has(key))
+    }
   }
 
   begin = async (): Promise<void> => {
@@ -154,7 +153,7 @@ class Window {
       return false
     })
     const counters = await this.#readCounters()
-    await this.chatCalls?.start().catch((err: unknown) => this.#warn('chat script calls (MONITOR)', err))
+    await this.chatCalls?.start().catch((err: unknown) => this.#warn('chat script calls (keyspace events)', err))
     this.serverStart = { ...counters, ...await this.#readRedisCalls() }
     // The CPU window opens after the scrapes above, which Plaza answers and a bare baseline does not.
     this.procStart = this.#readProc('process first')
@@ -216,7 +215,7 @@ class Window {
 export async function measure (server: Server, scenario: Scenario, options: MeasureOptions): Promise<Figures> {
   const rssIdle = rssBytes(server.pid)
   const troubleBefore = server.trouble().count
-  const window = new Window(server, options.redisPid, (scenario.chatEveryS ?? 0) > 0)
+  const window = new Window(server, options.redisPid, (scenario.chatEveryS ?? 0) > 0 ? scenario.spaces : 0)
   const hooks: LoadHooks = scenario.mode === 'walk' ? { measureStart: window.begin, measureEnd: window.end } : { joinStart: window.begin, joinEnd: window.end }
   const load = await runScenario(server, scenario, options, hooks)
   const troubleLines = await troubleSince(server, troubleBefore)

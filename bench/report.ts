@@ -59,11 +59,11 @@ const chatRows: Row[] = [
   }
 ]
 
-/** Plaza's Redis commands with the chat script's apart (its calls counted by MONITOR, what each runs from chat-append.lua). */
+/** Plaza's Redis commands with the chat script's apart (its calls counted by keyspace events, what each runs from chat-append.lua; --private-redis). */
 const chatRedisRows: Row[] = [
-  { label: 'Redis commands per accepted move, chat apart', value: (f) => f.redisPerMoveChatApart, digits: 3, noRatio: true },
+  { label: 'Redis commands per accepted move, chat apart (--private-redis)', value: (f) => f.redisPerMoveChatApart, digits: 3, noRatio: true },
   {
-    label: 'Redis commands per chat message (chat-append.lua calls / messages)',
+    label: 'Redis commands per chat message (chat-append.lua calls / messages; --private-redis)',
     value: (f) => f.redisPerChat,
     text: (f) => Number.isFinite(f.redisPerChat) ? `${fmt(f.redisPerChat, 2)} (${count(f.chatScriptCalls)} / ${count(f.redisByCommand.find(([c]) => c === 'xadd')?.[1])})` : '—',
     noRatio: true
