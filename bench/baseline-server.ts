@@ -2,7 +2,8 @@
  * The bare baseline Plaza is measured against: one `ws` server speaking the same wire protocol
  * (PROTOCOL.md) as little as a load test needs, and nothing else: no token verification (the JWT's
  * payload is read, not checked), no validation of moves, no Redis, no limits. A move is sent to each
- * peer with one `socket.send` per peer; `--cork` corks every socket written to in a turn of the event
+ * peer with one `socket.send` per peer, a plaza.v1 `chat` to everyone in the room (the sender too)
+ * as a `chat-message`, at once, kept nowhere; `--cork` corks every socket written to in a turn of the event
  * loop and uncorks them all once (setImmediate), as Plaza does. `--fastify` serves the same through
  * Fastify and @fastify/websocket (corked), to tell the framework's cost from Plaza's.
  *
@@ -159,6 +160,19 @@ export function startBaseline (options: BaselineOptions): Promise<{ port: number
       `{"type":"user-joined","payload":{"userId":${id},"x":${client.x},"y":${client.y}}}`)
   }
 
+  let chats = 0
+  /** A chat as Plaza sends it (PROTOCOL §9), without its history, cleaning or limits; metaverse has no chat. */
+  const chat = (client: Client, payload: Record<string, unknown>): void => {
+    const room = client.space
+    if (room === undefined || client.dialect !== 'plaza.v1' || typeof payload.text !== 'string') return
+    const text = payload.text.trim()
+    if (text === '') return
+    const frame = `{"type":"chat-message","payload":{"id":"${++chats}","userId":${JSON.stringify(client.userId)},"username":${JSON.stringify(client.username)},"text":${JSON.stringify(text)},"sentAt":${Date.now()}}}`
+    for (const member of room.members.values()) {
+      if (member.dialect === 'plaza.v1') send(member.socket, frame)
+    }
+  }
+
   const move = (client: Client, payload: Record<string, unknown>): void => {
     const room = client.space
     if (room === undefined) return
@@ -181,6 +195,7 @@ export function startBaseline (options: BaselineOptions): Promise<{ port: number
       const payload = message.payload ?? {}
       switch (message.type) {
         case 'move': move(client, payload); break
+        case 'chat': chat(client, payload); break
         case 'join': if (client.space === undefined) join(client, payload); break
         case 'leave': leave(client); break
         case 'heartbeat':

@@ -4,10 +4,12 @@
  * bench/load.ts drive it in time; this file only keeps count.
  *
  * Every peer matches its k-th move received from user u to u's k-th move sent, checking the target
- * tile, and so measures the time from the sender's `send` to the peer's receipt, on one clock.
+ * tile, and so measures the time from the sender's `send` to the peer's receipt, on one clock. Chats
+ * (with a chat interval) are matched the same way, apart from moves: each text carries its number.
  */
 import { performance } from 'node:perf_hooks'
 import type { LoadOptions } from './load.js'
+import { ChatReader, chatNumber, chatText } from './chat-reader.js'
 import { MoveReader } from './move-reader.js'
 import type { RawWebSocket } from './ws-client.js'
 
@@ -46,8 +48,15 @@ export class User {
   rejectedInWindow = 0
   /** Moves received from each other member of the space, by their slot. */
   received: Int32Array
+  // Chats: when each was sent; the number each member's next chat should carry, by their slot (this user's own included).
+  chatTimer: NodeJS.Timeout | undefined
+  chatsSent = 0
+  chatsSentInWindow = 0
+  chatsRefusedInWindow = 0
+  chatSendTimes: Float64Array
+  chatsReceived: Int32Array
 
-  constructor (index: number, userId: string, space: number, slot: number, spaceSize: number, capacity: number) {
+  constructor (index: number, userId: string, space: number, slot: number, spaceSize: number, capacity: number, chatCapacity: number) {
     this.index = index
     this.userId = userId
     this.space = space
@@ -56,6 +65,21 @@ export class User {
     this.sendX = new Int16Array(capacity)
     this.sendY = new Int16Array(capacity)
     this.received = new Int32Array(spaceSize)
+    this.chatSendTimes = new Float64Array(chatCapacity)
+    this.chatsReceived = new Int32Array(chatCapacity > 0 ? spaceSize : 0)
+  }
+
+  /** Sends this user's next chat, its number at the start of its text, and notes when. */
+  chat (socket: RawWebSocket, now: number, inWindow: boolean): void {
+    if (this.chatsSent === this.chatSendTimes.length) {
+      const bigger = new Float64Array(this.chatSendTimes.length * 2 + 8)
+      bigger.set(this.chatSendTimes)
+      this.chatSendTimes = bigger
+    }
+    const k = this.chatsSent++
+    this.chatSendTimes[k] = now
+    if (inWindow) this.chatsSentInWindow++
+    socket.send(JSON.stringify({ type: 'chat', payload: { text: chatText(this.index, k) } }))
   }
 
   setWalk (x: number, y: number, width: number, height: number): void {
@@ -141,9 +165,19 @@ export class Crowd {
   unexpectedCloses = 0
   readonly closeCodes: Record<string, number> = {}
   errors = 0
+  // Chats received: counted when sent in the window, like moves.
+  readonly chatting: boolean
+  chatLatencies: Float32Array
+  chatSamples = 0
+  chatsDelivered = 0
+  /** A chat received out of its sender's order (a gap: one lost or refused before it), or from nobody known. */
+  chatsUnmatched = 0
+  /** A chat received a second time (or after a later one of the same sender). */
+  chatsDuplicated = 0
 
   readonly #log: (line: string) => void
   readonly #moves: MoveReader
+  readonly #chats: ChatReader | undefined
   readonly #movedType: string
   readonly #rejectedType: string
 
@@ -156,10 +190,13 @@ export class Crowd {
     this.joinsWait = (options.joinConcurrency ?? 0) > 0
     this.inFlightLimit = this.joinsWait ? (options.joinConcurrency as number) : options.connectConcurrency
     const capacity = this.walking ? Math.ceil((options.warmupS + options.durationS + 2) * hz * 1.25) + 16 : 1
+    const chatEveryS = options.chatEveryS ?? 0
+    this.chatting = this.walking && chatEveryS > 0
+    const chatCapacity = this.chatting ? Math.ceil((options.warmupS + options.durationS + 2) / chatEveryS * 1.25) + 4 : 0
     this.members = Array.from({ length: s }, () => [])
     for (let i = 0; i < n; i++) {
       const space = i % s
-      const user = new User(i, `${options.userIdPrefix}${i}`, space, Math.floor(i / s), spaceSize, capacity)
+      const user = new User(i, `${options.userIdPrefix}${i}`, space, Math.floor(i / s), spaceSize, capacity, chatCapacity)
       this.users.push(user)
       this.members[space]?.push(user)
     }
@@ -169,6 +206,8 @@ export class Crowd {
     this.#movedType = options.dialect === 'plaza.v1' ? 'user-moved' : 'movement'
     this.#rejectedType = options.dialect === 'plaza.v1' ? 'move-rejected' : 'movement-rejected'
     this.#moves = new MoveReader(this.#movedType, options.userIdPrefix)
+    this.#chats = this.chatting ? new ChatReader(options.userIdPrefix) : undefined
+    this.chatLatencies = new Float32Array(this.chatting ? Math.ceil(n * (options.durationS + 1) / chatEveryS * spaceSize * 1.1) + 1024 : 1)
     this.allJoined = new Promise<void>((resolve) => {
       this.#onJoinProgress = () => { if (this.joined + this.failed >= n) resolve() }
     })
@@ -207,6 +246,7 @@ export class Crowd {
 
   closed (user: User, code: number): void {
     if (user.timer !== undefined) clearInterval(user.timer)
+    if (user.chatTimer !== undefined) clearInterval(user.chatTimer)
     if (user.closing) {
       if (user.awaitingClose) this.onClosedByUs()
       user.awaitingClose = false
@@ -224,6 +264,11 @@ export class Crowd {
     const moves = this.#moves
     if (moves.read(buf, start, end)) {
       this.#onMove(user, this.users[moves.index], moves.x, moves.y, now)
+      return
+    }
+    const chats = this.#chats
+    if (chats?.read(buf, start, end) === true) {
+      this.#onChat(user, this.users[chats.index], chats.k, now)
       return
     }
     let frame: { type?: unknown, payload?: Record<string, unknown> }
@@ -244,7 +289,12 @@ export class Crowd {
       case this.#rejectedType:
         this.#onRejected(user, payload)
         break
+      case 'chat-message':
+        if (this.chatting) this.#onChat(user, this.#userOf(payload.userId), chatNumber(payload.text), now)
+        break
       case 'error':
+        // Only a chat can be rate-limited in this load (a refused move gets move-rejected).
+        if (payload.code === 'rate-limited' && performance.now() >= this.winStart) user.chatsRefusedInWindow++
         this.errors++
         if (this.errors <= 5) this.#log(`error frame to ${user.userId}: ${JSON.stringify(payload)}`)
         // Before space-joined, the join was refused (PROTOCOL: the socket closes too).
@@ -260,6 +310,13 @@ export class Crowd {
   expected (): number {
     let total = 0
     for (const user of this.users) total += Math.max(0, user.sentInWindow - user.rejectedInWindow) * user.peers
+    return total
+  }
+
+  /** Chat deliveries the window's chats should have made: each accepted chat once to everyone in its space, the sender included. */
+  chatsExpected (): number {
+    let total = 0
+    for (const user of this.users) total += Math.max(0, user.chatsSentInWindow - user.chatsRefusedInWindow) * (user.joined ? user.peers + 1 : 0)
     return total
   }
 
@@ -293,12 +350,28 @@ export class Crowd {
     const sentAt = sender.sendTimes[k] as number
     if (sentAt >= this.winStart && sentAt < this.winEnd) {
       this.delivered++
-      if (this.samples === this.latencies.length) {
-        const bigger = new Float32Array(this.latencies.length * 2)
-        bigger.set(this.latencies)
-        this.latencies = bigger
-      }
+      this.latencies = roomFor(this.latencies, this.samples)
       this.latencies[this.samples++] = now - sentAt
+    }
+  }
+
+  #onChat (receiver: User, sender: User | undefined, k: number, now: number): void {
+    if (sender === undefined || sender.space !== receiver.space || k < 0 || k >= sender.chatsSent) {
+      this.chatsUnmatched++
+      return
+    }
+    const next = receiver.chatsReceived[sender.slot] as number
+    if (k < next) {
+      this.chatsDuplicated++
+      return
+    }
+    if (k > next) this.chatsUnmatched++
+    receiver.chatsReceived[sender.slot] = k + 1
+    const sentAt = sender.chatSendTimes[k] as number
+    if (sentAt >= this.winStart && sentAt < this.winEnd) {
+      this.chatsDelivered++
+      this.chatLatencies = roomFor(this.chatLatencies, this.chatSamples)
+      this.chatLatencies[this.chatSamples++] = now - sentAt
     }
   }
 
@@ -327,4 +400,12 @@ export class Crowd {
     else if (x === user.bx && y === user.by) user.atA = false
     else if (Number.isInteger(x) && Number.isInteger(y)) user.setWalk(x, y, this.options.spaceWidth, this.options.spaceHeight)
   }
+}
+
+/** `latencies`, or a copy of it twice as long when its `samples` fill it: the estimate fell short. */
+function roomFor (latencies: Float32Array, samples: number): Float32Array {
+  if (samples < latencies.length) return latencies
+  const bigger = new Float32Array(latencies.length * 2)
+  bigger.set(latencies)
+  return bigger
 }

@@ -7,7 +7,8 @@
  *   once (the join storm), a few handshakes at a time, or K users at a time with joinConcurrency;
  * - join: the storm ends when every user got its `space-joined` (or failed, or the time is up);
  * - walk: each user walks at H moves/s, back and forth between its spawn and a neighbouring tile,
- *   from a random phase; after a warm-up, the measured window;
+ *   from a random phase, and with a chat interval sends a chat every so often, the users' chats
+ *   spread evenly over the interval; after a warm-up, the measured window;
  * - drain: the walk has stopped; the window's moves still on their way arrive;
  * - disconnect, and the figures: what a user feels (each move's time from the sender's `send` to
  *   each peer's receipt, in one process, on one clock; see bench/crowd.ts) and what arrived.
@@ -15,8 +16,8 @@
  *   npx tsx bench/load.ts --url ws://127.0.0.1:3000/ws --secret $JWT_SECRET --users 200 --spaces 10 --hz 10 --duration 20
  *
  * Written to stay out of the server's way on a shared machine: a move is one of two precomputed
- * frames, a received move is read from the bytes without JSON.parse, and latencies go into one
- * preallocated Float32Array.
+ * frames, a received move or chat is read from the bytes without JSON.parse, and latencies go into
+ * preallocated Float32Arrays (one for moves, one for chats).
  */
 import { resolve } from 'node:path'
 import { monitorEventLoopDelay, performance } from 'node:perf_hooks'
@@ -49,6 +50,8 @@ export interface LoadOptions {
   spaceId?: (index: number) => string
   /** Moves per second per user; 0: join only (a join-storm run). */
   hz: number
+  /** plaza.v1: while walking, each user also sends a chat every this many seconds; 0 or absent: no chat. */
+  chatEveryS?: number
   /** Seconds of walking before the measured window (not counted). */
   warmupS: number
   /** Seconds of the measured window. */
@@ -112,6 +115,23 @@ export interface LoadResult {
   errors: number
   /** The generator itself: CPU use (% of one core) and event-loop lag p99 (ms) in the window. */
   generator: { cpuPct: number, lagP99Ms: number }
+  /** With a chat interval: the window's chats, and their deliveries to everyone in the space, sender included. */
+  chats?: ChatFigures
+}
+
+export interface ChatFigures {
+  /** Chats sent in the window; refused (`rate-limited`); per second, of those not refused. */
+  sent: number
+  refused: number
+  perS: number
+  /** Chats sent in the window as received (each user's each message once), and as many as there should be. */
+  delivered: number
+  expected: number
+  /** Chat → recipient latency of the chats sent in the window, ms. */
+  latencyMs: Percentiles
+  /** Received chats out of their sender's order (one before was lost), or of no known sender; received twice. */
+  unmatched: number
+  duplicated: number
 }
 
 const LAG_RESOLUTION_MS = 10
@@ -251,6 +271,23 @@ async function walk (crowd: Crowd, hooks: LoadHooks): Promise<WalkFigures> {
       user.timer = setInterval(step, period, user)
     }, Math.random() * period))
   }
+  if (crowd.chatting) {
+    // The j-th of the J users who joined first chats at j/J of the interval: chats spread evenly in time.
+    const every = (options.chatEveryS as number) * 1000
+    const chat = (user: User): void => {
+      const socket = user.socket
+      if (stopped || socket === undefined || !socket.isOpen) return
+      const now = performance.now()
+      user.chat(socket, now, now >= crowd.winStart)
+    }
+    const chatters = users.filter((u) => u.joined)
+    for (const [j, user] of chatters.entries()) {
+      starters.push(setTimeout(() => {
+        chat(user)
+        user.chatTimer = setInterval(chat, every, user)
+      }, j / chatters.length * every))
+    }
+  }
   const lag = monitorEventLoopDelay({ resolution: LAG_RESOLUTION_MS })
   lag.enable()
   await sleep(options.warmupS * 1000)
@@ -262,7 +299,10 @@ async function walk (crowd: Crowd, hooks: LoadHooks): Promise<WalkFigures> {
   stopped = true
   crowd.winEnd = performance.now()
   for (const t of starters) clearTimeout(t)
-  for (const user of users) if (user.timer !== undefined) clearInterval(user.timer)
+  for (const user of users) {
+    if (user.timer !== undefined) clearInterval(user.timer)
+    if (user.chatTimer !== undefined) clearInterval(user.chatTimer)
+  }
   const cpu = process.cpuUsage(cpuStart)
   const windowMs = crowd.winEnd - crowd.winStart
   const lagP99Ms = Math.max(0, lag.percentile(99) / 1e6 - LAG_RESOLUTION_MS)
@@ -271,10 +311,11 @@ async function walk (crowd: Crowd, hooks: LoadHooks): Promise<WalkFigures> {
   return { windowS: windowMs / 1000, cpuPct: (cpu.user + cpu.system) / 1000 / windowMs * 100, lagP99Ms, hooks: running }
 }
 
-/** Waits, at most drainS, for the window's moves still on their way. */
+/** Waits, at most drainS, for the window's moves and chats still on their way. */
 async function drain (crowd: Crowd): Promise<void> {
   const drainUntil = performance.now() + crowd.options.drainS * 1000
-  while (crowd.delivered < crowd.expected() && performance.now() < drainUntil) await sleep(20)
+  const waiting = (): boolean => crowd.delivered < crowd.expected() || (crowd.chatting && crowd.chatsDelivered < crowd.chatsExpected())
+  while (waiting() && performance.now() < drainUntil) await sleep(20)
 }
 
 /** Closes every socket, waiting at most 2 s for the server's answers. */
@@ -285,6 +326,7 @@ async function disconnect (crowd: Crowd): Promise<void> {
     const socket = user.socket
     user.closing = true
     if (user.timer !== undefined) clearInterval(user.timer)
+    if (user.chatTimer !== undefined) clearInterval(user.chatTimer)
     if (socket === undefined || !socket.isOpen) {
       socket?.terminate()
       continue
@@ -302,11 +344,27 @@ async function disconnect (crowd: Crowd): Promise<void> {
 function figures (crowd: Crowd, joins: JoinFigures, window: WalkFigures): LoadResult {
   let sent = 0
   let rejected = 0
+  let chatsSent = 0
+  let chatsRefused = 0
   for (const user of crowd.users) {
     sent += user.sentInWindow
     rejected += user.rejectedInWindow
+    chatsSent += user.chatsSentInWindow
+    chatsRefused += user.chatsRefusedInWindow
   }
   const { windowS } = window
+  const chats: ChatFigures | undefined = crowd.chatting
+    ? {
+        sent: chatsSent,
+        refused: chatsRefused,
+        perS: windowS > 0 ? (chatsSent - chatsRefused) / windowS : 0,
+        delivered: crowd.chatsDelivered,
+        expected: crowd.chatsExpected(),
+        latencyMs: percentiles(crowd.chatLatencies, crowd.chatSamples),
+        unmatched: crowd.chatsUnmatched,
+        duplicated: crowd.chatsDuplicated
+      }
+    : undefined
   return {
     users: crowd.users.length,
     spaces: crowd.members.length,
@@ -323,7 +381,8 @@ function figures (crowd: Crowd, joins: JoinFigures, window: WalkFigures): LoadRe
     unexpectedCloses: crowd.unexpectedCloses,
     closeCodes: crowd.closeCodes,
     errors: crowd.errors,
-    generator: { cpuPct: window.cpuPct, lagP99Ms: window.lagP99Ms }
+    generator: { cpuPct: window.cpuPct, lagP99Ms: window.lagP99Ms },
+    ...(chats !== undefined ? { chats } : {})
   }
 }
 
@@ -349,12 +408,14 @@ if (process.argv[1] !== undefined && fileURLToPath(import.meta.url) === resolve(
       width: { type: 'string', default: '20' },
       height: { type: 'string', default: '20' },
       'per-address': { type: 'string', default: '50' },
-      'join-concurrency': { type: 'string', default: '0' }
+      'join-concurrency': { type: 'string', default: '0' },
+      'chat-every': { type: 'string', default: '0' }
     }
   })
   const joinConcurrency = Number(values['join-concurrency'])
-  if (values.secret === undefined || !Number.isInteger(joinConcurrency) || joinConcurrency < 0) {
-    process.stderr.write('usage: tsx bench/load.ts --url ws://HOST:PORT/ws --secret JWT_SECRET [--users 100] [--spaces N | --space-size 20] [--hz 10] [--duration 20] [--dialect plaza.v1|metaverse] [--join-concurrency K (an integer; 0: all at once)]\n')
+  const chatEveryS = Number(values['chat-every'])
+  if (values.secret === undefined || !Number.isInteger(joinConcurrency) || joinConcurrency < 0 || !(chatEveryS === 0 || (chatEveryS >= 1 && values.dialect === 'plaza.v1'))) {
+    process.stderr.write('usage: tsx bench/load.ts --url ws://HOST:PORT/ws --secret JWT_SECRET [--users 100] [--spaces N | --space-size 20] [--hz 10] [--duration 20] [--dialect plaza.v1|metaverse] [--join-concurrency K (an integer; 0: all at once)] [--chat-every S (≥ 1, plaza.v1)]\n')
     process.exit(2)
   }
   const users = Number(values.users)
@@ -365,6 +426,7 @@ if (process.argv[1] !== undefined && fileURLToPath(import.meta.url) === resolve(
     spaces: values.spaces !== undefined ? Number(values.spaces) : Math.ceil(users / Number(values['space-size'])),
     spaceId: (i) => `${values['space-prefix']}${i}`,
     hz: Number(values.hz),
+    chatEveryS,
     warmupS: Number(values.warmup),
     durationS: Number(values.duration),
     drainS: 3,

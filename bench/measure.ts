@@ -5,6 +5,8 @@
 import { randomBytes } from 'node:crypto'
 import { performance } from 'node:perf_hooks'
 import type { Redis } from 'ioredis'
+import { redisKeys } from '../src/keys.js'
+import { ChatAppends } from './chat-appends.js'
 import { type LoadHooks, type LoadOptions, type LoadResult, runLoad } from './load.js'
 import type { BenchOptions, Scenario } from './options.js'
 import { cpuSeconds, machineBusy, rssBytes } from './procfs.js'
@@ -36,6 +38,16 @@ export interface Figures {
   redisPerJoin: number
   /** The window's Redis commands by command, most first. */
   redisByCommand: Array<[string, number]>
+  /**
+   * With chats, Plaza and --private-redis: calls of chat-append.lua in the window (bench/chat-appends.ts),
+   * and the commands they ran (each: its EVALSHA and EXPIRE, and an XADD and a PUBLISH per message,
+   * the XADDs counted by INFO commandstats); the commands per accepted move without them, and per
+   * chat message (per XADD).
+   */
+  chatScriptCalls: number
+  redisChatCommands: number
+  redisPerMoveChatApart: number
+  redisPerChat: number
   serverAcceptedMoves: number
   lag: Lag
   /** CPU the rest of the machine used in the window (neither the server nor the generator), % of one core. */
@@ -121,9 +133,18 @@ class Window {
   readonly #server: Server
   readonly #redisPid: number | undefined
 
-  constructor (server: Server, redisPid: number | undefined) {
+  /** With chats and a private Redis: the chat script's calls in the window. */
+  readonly chatCalls: ChatAppends | undefined
+
+  constructor (server: Server, redisPid: number | undefined, chatSpaces: number) {
     this.#server = server
     this.#redisPid = server.redis !== undefined ? redisPid : undefined
+    const { redis, keyPrefix } = server
+    if (chatSpaces > 0 && redis !== undefined && keyPrefix !== undefined && this.#redisPid !== undefined) {
+      const keys = redisKeys(keyPrefix)
+      const streams = new Set(Array.from({ length: chatSpaces }, (_, i) => keys.spaceChat(`bench-${i}`)))
+      this.chatCalls = new ChatAppends(redis, (key) => streams.has(key))
+    }
   }
 
   begin = async (): Promise<void> => {
@@ -131,7 +152,9 @@ class Window {
       this.#warn('event-loop lag', err)
       return false
     })
-    this.serverStart = { ...await this.#readCounters(), ...await this.#readRedisCalls() }
+    const counters = await this.#readCounters()
+    await this.chatCalls?.start().catch((err: unknown) => this.#warn('chat script calls (keyspace events)', err))
+    this.serverStart = { ...counters, ...await this.#readRedisCalls() }
     // The CPU window opens after the scrapes above, which Plaza answers and a bare baseline does not.
     this.procStart = this.#readProc('process first')
     this.#generatorStart = process.cpuUsage()
@@ -142,6 +165,7 @@ class Window {
     this.generator = process.cpuUsage(this.#generatorStart)
     this.rss = rssBytes(this.#server.pid)
     const redisCalls = await this.#readRedisCalls()
+    await this.chatCalls?.stop()
     // Without the reset at the start, what the server answers is not this window's lag.
     this.lag = this.#lagValid
       ? await this.#server.lagRead().catch((err: unknown) => {
@@ -191,7 +215,7 @@ class Window {
 export async function measure (server: Server, scenario: Scenario, options: MeasureOptions): Promise<Figures> {
   const rssIdle = rssBytes(server.pid)
   const troubleBefore = server.trouble().count
-  const window = new Window(server, options.redisPid)
+  const window = new Window(server, options.redisPid, (scenario.chatEveryS ?? 0) > 0 ? scenario.spaces : 0)
   const hooks: LoadHooks = scenario.mode === 'walk' ? { measureStart: window.begin, measureEnd: window.end } : { joinStart: window.begin, joinEnd: window.end }
   const load = await runScenario(server, scenario, options, hooks)
   const troubleLines = await troubleSince(server, troubleBefore)
@@ -207,6 +231,7 @@ async function runScenario (server: Server, scenario: Scenario, options: Measure
     spaces: scenario.spaces,
     spaceId: (i) => `bench-${i}`,
     hz: scenario.hz,
+    ...(scenario.chatEveryS !== undefined ? { chatEveryS: scenario.chatEveryS } : {}),
     warmupS: scenario.warmupS,
     durationS: scenario.durationS,
     drainS: options.drainS,
@@ -251,8 +276,15 @@ function figures (server: Server, load: LoadResult, window: Window, rssIdle: num
   const generatorS = (generator.user + generator.system) / 1e6
   const { total: redisCommands, byCommand } = callsBetween(serverStart.redisCalls, serverEnd.redisCalls)
   const redisCpu = end.redisCpu - start.redisCpu
+  const chats = load.chats
   const held = load.joined === load.users && load.broadcasts.expected > 0 &&
-    load.broadcasts.delivered === load.broadcasts.expected && load.latencyMs.p99 <= p99Limit
+    load.broadcasts.delivered === load.broadcasts.expected && load.latencyMs.p99 <= p99Limit &&
+    (chats === undefined || chats.delivered === chats.expected)
+  const chatScriptCalls = window.chatCalls?.calls ?? Number.NaN
+  const commandsOf = (name: string): number => byCommand.find(([c]) => c === name)?.[1] ?? 0
+  const chatMessages = commandsOf('xadd')
+  // What chat-append.lua runs (the call's EVALSHA and EXPIRE, an XADD and a PUBLISH per message): a PUBLISH of anything else stays with the moves.
+  const redisChatCommands = 2 * chatScriptCalls + 2 * chatMessages
   return {
     server: server.name,
     load,
@@ -273,6 +305,10 @@ function figures (server: Server, load: LoadResult, window: Window, rssIdle: num
     redisPerMove: redisCommands / load.moves.accepted,
     redisPerJoin: redisCommands / users,
     redisByCommand: byCommand,
+    chatScriptCalls,
+    redisChatCommands,
+    redisPerMoveChatApart: (redisCommands - redisChatCommands) / load.moves.accepted,
+    redisPerChat: redisChatCommands / chatMessages,
     serverTrouble,
     serverAcceptedMoves: serverEnd.acceptedMoves - serverStart.acceptedMoves,
     lag,

@@ -66,7 +66,7 @@ const X = Buffer.from(',"x":')
 const Y = Buffer.from(',"y":')
 
 /** Where `needle` ends when buf[at…] starts with it, else -1 (also for an `at` of -1). */
-function matches (buf: Buffer, at: number, end: number, needle: Buffer): number {
+export function matches (buf: Buffer, at: number, end: number, needle: Buffer): number {
   const n = needle.length
   if (at < 0 || at + n > end) return -1
   for (let j = 0; j < n; j++) if (buf[at + j] !== needle[j]) return -1

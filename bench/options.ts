@@ -3,19 +3,25 @@
  * A value out of range ends the process with the usage (exit 2).
  */
 import { parseArgs } from 'node:util'
+import { EnvSchema } from '../src/config.js'
 import type { Dialect } from './load.js'
 
-export const usage = `usage: npm run bench -- [--users 200] [--spaces S | --space-size 20] [--hz 10] [--duration 20] [--warmup 2]
+export const usage = `usage: npm run bench -- [--users 200] [--spaces S | --space-size 20] [--hz 10] [--chat-every S] [--duration 20] [--warmup 2]
   [--step 200,400,600] [--join-storm 2000/100 [--rejoin] [--join-concurrency K]] [--dialect plaza.v1|metaverse] [--baseline plain|cork|fastify|plain,cork,…|none]
   [--repeat 1] [--redis-url URL | --private-redis] [--out FILE] [--json FILE] [--no-plaza] [--cpu-prof DIR] [--from-source] [--no-generator-warmup]`
 
 export type Baseline = 'plain' | 'cork' | 'fastify'
+
+/** Plaza accepts at most MAX_CHATS_PER_10S (its default) chats per 10 s from a connection: a shorter chat interval would be refused. */
+export const MIN_CHAT_EVERY_S = 10 / Number(Reflect.get(EnvSchema.properties.MAX_CHATS_PER_10S, 'default'))
 
 export interface Scenario {
   mode: 'walk' | 'join-storm'
   users: number
   spaces: number
   hz: number
+  /** A walk whose users also send a chat each, every this many seconds (plaza.v1). */
+  chatEveryS?: number
   durationS: number
   warmupS: number
   /**
@@ -75,6 +81,7 @@ export function parseOptions (argv: string[]): BenchOptions {
       width: { type: 'string', default: '20' },
       height: { type: 'string', default: '20' },
       hz: { type: 'string', default: '10' },
+      'chat-every': { type: 'string' },
       duration: { type: 'string', default: '20' },
       warmup: { type: 'string', default: '2' },
       drain: { type: 'string', default: '3' },
@@ -113,12 +120,19 @@ export function parseOptions (argv: string[]): BenchOptions {
     refuse('--baseline: a comma-separated list of plain, cork and fastify, or none')
   }
 
+  const chatEveryS = args['chat-every'] === undefined ? undefined : num('chat-every', args['chat-every'], MIN_CHAT_EVERY_S)
+  if (chatEveryS !== undefined) {
+    if (args.dialect === 'metaverse') refuse('--chat-every: metaverse has no chat (PROTOCOL §9); chats are sent in plaza.v1 only')
+    if (args['join-storm'] !== undefined && args.step === undefined) refuse('--chat-every is about walks: nobody chats in a join storm')
+  }
+
   const scenarios: Scenario[] = []
   const walkOf = (users: number): Scenario => ({
     mode: 'walk',
     users,
     spaces: args.spaces !== undefined ? num('spaces', args.spaces, 1) : Math.ceil(users / spaceSize),
     hz: num('hz', args.hz),
+    ...(chatEveryS !== undefined ? { chatEveryS } : {}),
     durationS: num('duration', args.duration),
     warmupS: num('warmup', args.warmup)
   })

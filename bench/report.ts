@@ -27,6 +27,8 @@ interface Row {
 }
 
 const pct = (f: Figures): number => f.load.broadcasts.expected > 0 ? f.load.broadcasts.delivered / f.load.broadcasts.expected * 100 : Number.NaN
+const chatPct = (f: Figures): number => (f.load.chats?.expected ?? 0) > 0 ? (f.load.chats?.delivered ?? 0) / (f.load.chats?.expected ?? 0) * 100 : Number.NaN
+const count = (n: number | undefined): string => n === undefined ? '—' : n.toLocaleString('en-US')
 
 /** The close codes of the unexpected closes, e.g. " (1011×5)". */
 const codes = (f: Figures): string => {
@@ -38,7 +40,37 @@ const codes = (f: Figures): string => {
 const byType = (f: Figures, unit: number): string =>
   f.redisByCommand.length === 0 ? '—' : f.redisByCommand.slice(0, 5).map(([command, n]) => `${command} ${fmt(n / unit, 2)}`).join(', ')
 
-const walkRows = (p99Limit: number): Row[] => [
+/** A walk with chats: what the chats did, beside the moves. */
+const chatRows: Row[] = [
+  { label: 'chats sent (/s)', value: (f) => f.load.chats?.perS ?? Number.NaN, digits: 1, noRatio: true },
+  {
+    label: 'chat deliveries received / expected (everyone in the space, sender included)',
+    value: chatPct,
+    text: (f) => `${count(f.load.chats?.delivered)} / ${count(f.load.chats?.expected)} (${fmt(chatPct(f), 2)}%)`,
+    noRatio: true
+  },
+  { label: 'chat→recipient latency p50 (ms)', value: (f) => f.load.chats?.latencyMs.p50 ?? Number.NaN, digits: 2 },
+  { label: 'chat→recipient latency p99 (ms)', value: (f) => f.load.chats?.latencyMs.p99 ?? Number.NaN, digits: 2 },
+  {
+    label: 'refused / unmatched / duplicated chats',
+    value: (f) => f.load.chats?.refused ?? Number.NaN,
+    text: (f) => `${count(f.load.chats?.refused)} / ${count(f.load.chats?.unmatched)} / ${count(f.load.chats?.duplicated)}`,
+    noRatio: true
+  }
+]
+
+/** Plaza's Redis commands with the chat script's apart (its calls counted by keyspace events, what each runs from chat-append.lua; --private-redis). */
+const chatRedisRows: Row[] = [
+  { label: 'Redis commands per accepted move, chat apart (--private-redis)', value: (f) => f.redisPerMoveChatApart, digits: 3, noRatio: true },
+  {
+    label: 'Redis commands per chat message (chat-append.lua calls / messages; --private-redis)',
+    value: (f) => f.redisPerChat,
+    text: (f) => Number.isFinite(f.redisPerChat) ? `${fmt(f.redisPerChat, 2)} (${count(f.chatScriptCalls)} / ${count(f.redisByCommand.find(([c]) => c === 'xadd')?.[1])})` : '—',
+    noRatio: true
+  }
+]
+
+const walkRows = (p99Limit: number, chats: boolean): Row[] => [
   { label: 'users joined / spaces', value: (f) => f.load.joined, text: (f) => `${f.load.joined} / ${f.load.spaces}`, noRatio: true },
   { label: 'join storm: first connect → last space-joined (ms)', value: (f) => f.load.joinStormMs, digits: 0 },
   { label: 'join latency p99 (ms)', value: (f) => f.load.joinLatencyMs.p99 },
@@ -55,6 +87,7 @@ const walkRows = (p99Limit: number): Row[] => [
   },
   { label: 'rejected moves', value: (f) => f.load.moves.rejected, digits: 0, noRatio: true },
   { label: 'unmatched moves / unexpected closes', value: (f) => f.load.mismatched, text: (f) => `${f.load.mismatched} / ${f.load.unexpectedCloses}${codes(f)}`, noRatio: true },
+  ...(chats ? chatRows : []),
   { label: 'server CPU (% of one core)', value: (f) => f.cpuPct, digits: 0 },
   { label: 'server CPU per user (µs per s)', value: (f) => f.cpuUsPerUserS, digits: 0 },
   { label: 'server RSS (MB)', value: (f) => f.rssMB },
@@ -62,13 +95,14 @@ const walkRows = (p99Limit: number): Row[] => [
   { label: 'Redis commands (/s)', value: (f) => f.redisPerS, digits: 0 },
   { label: 'Redis commands per accepted move', value: (f) => f.redisPerMove, digits: 3 },
   { label: 'Redis commands by type (per 1,000 accepted moves)', value: () => Number.NaN, text: (f) => byType(f, f.load.moves.accepted / 1000), noRatio: true },
+  ...(chats ? chatRedisRows : []),
   { label: 'Redis server CPU (% of one core; --private-redis)', value: (f) => f.redisCpuPct, digits: 1, noRatio: true },
   { label: 'event-loop lag p99 (ms)', value: (f) => f.lag.p99Ms, digits: 2 },
   { label: 'event-loop lag max (ms)', value: (f) => f.lag.maxMs, digits: 1 },
   { label: 'load generator CPU (% of one core)', value: (f) => f.load.generator.cpuPct, digits: 0 },
   { label: 'load generator event-loop lag p99 (ms)', value: (f) => f.load.generator.lagP99Ms, digits: 1 },
   { label: 'other processes\' CPU on the machine (% of one core; Redis apart)', value: (f) => f.otherCpuPct, digits: 0, noRatio: true },
-  { label: `holds (p99 ≤ ${p99Limit} ms, 100% delivered)`, value: (f) => Number(f.held), text: (f) => f.held ? 'yes' : 'no', noRatio: true }
+  { label: `holds (p99 ≤ ${p99Limit} ms, 100% delivered${chats ? ', chats included' : ''})`, value: (f) => Number(f.held), text: (f) => f.held ? 'yes' : 'no', noRatio: true }
 ]
 
 const stormRows: Row[] = [
@@ -96,7 +130,7 @@ const stormRows: Row[] = [
 /** A scenario's table: a row per figure, a column per server, then Plaza's ratio to each other server. */
 export function table (scenario: Scenario, runs: Figures[], options: ReportOptions): string {
   const { repeat } = options
-  const rows = [...(scenario.mode === 'walk' ? walkRows(options.p99Limit) : stormRows)]
+  const rows = [...(scenario.mode === 'walk' ? walkRows(options.p99Limit, (scenario.chatEveryS ?? 0) > 0) : stormRows)]
   if (repeat > 1) {
     rows.push({
       label: `${scenario.mode === 'walk' ? 'p99' : 'join storm'} of each of ${repeat} runs (ms; other processes' CPU then; the median run is shown)`,
@@ -127,7 +161,8 @@ export function table (scenario: Scenario, runs: Figures[], options: ReportOptio
 export function title (scenario: Scenario, options: Pick<ReportOptions, 'dialect' | 'width' | 'height'>): string {
   const { width, height, dialect } = options
   if (scenario.mode === 'walk') {
-    return `${scenario.users} users in ${scenario.spaces} spaces (${width}×${height}), ${scenario.hz} moves/s each, ${scenario.durationS} s measured after ${scenario.warmupS} s warm-up, ${dialect}`
+    const chats = scenario.chatEveryS !== undefined ? `, a chat every ${scenario.chatEveryS} s each` : ''
+    return `${scenario.users} users in ${scenario.spaces} spaces (${width}×${height}), ${scenario.hz} moves/s each${chats}, ${scenario.durationS} s measured after ${scenario.warmupS} s warm-up, ${dialect}`
   }
   const pace = scenario.joinConcurrency === undefined ? 'at once' : `${scenario.joinConcurrency} at a time, each waiting for its space-joined`
   const rejoin = scenario.rejoin === true
