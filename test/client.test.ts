@@ -5,7 +5,6 @@ import {
   DEFAULT_RECONNECT,
   OfflineQueue,
   PlazaClient,
-  type PlazaClientEvents,
   type PlazaClientOptions,
   reconnectDelay,
   type StatusChange
@@ -14,6 +13,7 @@ import { getOrCreate } from '../src/util/maps.js'
 import { ADMIN_TOKEN, isolate, JWT_SECRET, startApp, testEnv } from './helpers/app.js'
 import { TestClient } from './helpers/client.js'
 import { freePort, startServer } from './helpers/process.js'
+import { next } from './helpers/plaza-events.js'
 import { startProxy } from './helpers/tcp-proxy.js'
 
 const sign = createSigner({ key: JWT_SECRET, algorithm: 'HS256' })
@@ -31,19 +31,6 @@ function plaza (test: Test, url: string, userId: string, options: Partial<PlazaC
   client.on('status', (s) => statuses.push({ ...s, at: Date.now() }))
   test.teardown(() => client.close())
   return { client, statuses }
-}
-
-/** The next `event` whose payload satisfies `match`. */
-function next<K extends keyof PlazaClientEvents> (client: PlazaClient, event: K, match: (p: PlazaClientEvents[K]) => boolean = () => true, timeoutMs = 5000): Promise<PlazaClientEvents[K]> {
-  return new Promise((resolve, reject) => {
-    const timer = setTimeout(() => { off(); reject(new Error(`no ${String(event)} within ${timeoutMs} ms (status ${JSON.stringify(client.status)})`)) }, timeoutMs)
-    const off = client.on(event, (payload) => {
-      if (!match(payload)) return
-      clearTimeout(timer)
-      off()
-      resolve(payload)
-    })
-  })
 }
 
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms))
