@@ -164,7 +164,9 @@ t.test('idle: a peer with no activity for IDLE_AFTER_MS shows idle; a move or ma
   const { client: alice } = plaza(t, wsBase, 'alice')
   const { client: bob } = plaza(t, wsBase, 'bob', { activeIntervalMs: 1000 })
   await alice.join('idle')
+  const bobHere = next(alice, 'user-joined-space')
   const bobJoined = await bob.join('idle')
+  await bobHere
   t.match(alice.users.get('bob'), { idle: false }, 'joining is activity')
 
   const sleepy = await next(alice, 'user-idle', (e) => e.userId === 'bob', 5000)

@@ -73,7 +73,7 @@ t.test('joins, keeps the people of the space current, and moves', async (t) => {
   t.equal(joined.userId, 'alice')
   t.same(alice.space?.obstacles, [{ x: 0, y: 0, width: 1, height: 1 }])
   t.same(alice.self, { userId: 'alice', ...joined.spawn })
-  t.same(alice.users.get('bob'), { userId: 'bob', username: 'BOB', ...(bobJoined.spawn as object), connected: true })
+  t.match(alice.users.get('bob'), { userId: 'bob', username: 'BOB', ...(bobJoined.spawn as object), connected: true, idle: false, lastActive: Number })
   t.equal((await bob.next('user-joined-space')).payload.userId, 'alice')
 
   // Bob moves: Alice's map follows.
@@ -82,7 +82,7 @@ t.test('joins, keeps the people of the space current, and moves', async (t) => {
   const moved = next(alice, 'user-moved')
   bob.send({ type: 'move', payload: bobTo })
   t.same(await moved, { userId: 'bob', ...bobTo })
-  t.same(alice.users.get('bob'), { userId: 'bob', username: 'BOB', ...bobTo, connected: true })
+  t.match(alice.users.get('bob'), { userId: 'bob', username: 'BOB', ...bobTo, connected: true, idle: false })
 
   // Alice moves: Bob sees it; her own position follows.
   const to = { x: joined.spawn.x + (joined.spawn.x + 1 < 10 ? 1 : -1), y: joined.spawn.y }
@@ -107,7 +107,7 @@ t.test('joins, keeps the people of the space current, and moves', async (t) => {
   const back = next(alice, 'user-joined-space')
   await bob2.join('plain', tokenFor('bob'))
   await back
-  t.same(alice.users.get('bob'), { userId: 'bob', username: 'BOB', ...bobTo, connected: true }, 'back where he was')
+  t.match(alice.users.get('bob'), { userId: 'bob', username: 'BOB', ...bobTo, connected: true, idle: false }, 'back where he was')
   const left = next(alice, 'user-left')
   bob2.send({ type: 'leave', payload: {} })
   await left
