@@ -1,5 +1,5 @@
 /**
- * The plaza.v1 dialect as a client sees it (shared/PROTOCOL.md §3): one type per server message,
+ * The plaza.v1 dialect as a client sees it (shared/PROTOCOL.md §3, §9, §10): one type per server message,
  * and the parser that checks a frame against them. Names and codes come from the server's own
  * protocol table, so the two cannot drift apart.
  */
@@ -25,6 +25,21 @@ export interface PeerEntry {
   x: number
   y: number
   connected: boolean
+  /** When they were last active (ms since epoch): a move, a chat, an `active` message, a join. */
+  lastActive: number
+  /** Connected, and not active for the server's IDLE_AFTER_MS. */
+  idle: boolean
+}
+
+/** One chat message, as everyone in the space gets it; `text` is plain text, never HTML. */
+export interface ChatMessage {
+  /** Unique in the space; opaque. */
+  id: string
+  userId: string
+  username: string
+  text: string
+  /** When the server accepted it (ms since epoch, the server's clock). */
+  sentAt: number
 }
 
 export interface SpaceJoined {
@@ -33,6 +48,8 @@ export interface SpaceJoined {
   users: PeerEntry[]
   resumed: boolean
   space: SpaceInfo
+  /** The space's last messages (50 by default), oldest first. */
+  chat: ChatMessage[]
 }
 export interface UserJoinedSpace { userId: string, username: string, x: number, y: number }
 export interface UserMoved { userId: string, x: number, y: number }
@@ -41,6 +58,10 @@ export interface UserDisconnected { userId: string }
 export interface UserLeft { userId: string }
 export interface Heartbeat { timestamp: number, serverTime: number }
 export interface ServerError { code: ErrorCode, message: string, close?: number }
+/** A page of older messages, oldest first; `more`: older ones exist still. */
+export interface ChatHistory { messages: ChatMessage[], more: boolean }
+/** Someone went idle (`idle: true`), or is active again (`false`, before the event of the activity). */
+export interface UserIdle { userId: string, idle: boolean, lastActive: number }
 
 /** Every message the server sends a plaza.v1 client, by its wire `type`. */
 export interface ServerMessages {
@@ -52,6 +73,9 @@ export interface ServerMessages {
   'user-left': UserLeft
   heartbeat: Heartbeat
   error: ServerError
+  'chat-message': ChatMessage
+  'chat-history': ChatHistory
+  'user-idle': UserIdle
 }
 
 export type ServerMessageType = keyof ServerMessages
@@ -79,6 +103,9 @@ export function parseServerMessage (data: unknown): ServerMessage | undefined {
       return hasUserId(payload) ? { type, payload } : undefined
     case 'heartbeat': return isHeartbeat(payload) ? { type, payload } : undefined
     case 'error': return isServerError(payload) ? { type, payload } : undefined
+    case 'chat-message': return isChatMessage(payload) ? { type, payload } : undefined
+    case 'chat-history': return isChatHistory(payload) ? { type, payload } : undefined
+    case 'user-idle': return isUserIdle(payload) ? { type, payload } : undefined
     default: return undefined
   }
 }
@@ -99,7 +126,17 @@ const isUserMoved = (value: unknown): value is UserMoved => hasUserId(value) && 
 
 const isUserJoinedSpace = (value: unknown): value is UserJoinedSpace => isFields(value) && isUserMoved(value) && isString(value.username)
 
-const isPeerEntry = (value: unknown): value is PeerEntry => isFields(value) && isUserJoinedSpace(value) && typeof value.connected === 'boolean'
+const isPeerEntry = (value: unknown): value is PeerEntry => isFields(value) && isUserJoinedSpace(value) &&
+  typeof value.connected === 'boolean' && Number.isFinite(value.lastActive) && typeof value.idle === 'boolean'
+
+const isChatMessage = (value: unknown): value is ChatMessage => isFields(value) && isString(value.id) &&
+  isString(value.userId) && isString(value.username) && isString(value.text) && Number.isFinite(value.sentAt)
+
+const isChatHistory = (value: unknown): value is ChatHistory => isFields(value) &&
+  Array.isArray(value.messages) && value.messages.every(isChatMessage) && typeof value.more === 'boolean'
+
+const isUserIdle = (value: unknown): value is UserIdle => isFields(value) && isString(value.userId) &&
+  typeof value.idle === 'boolean' && Number.isFinite(value.lastActive)
 
 const isObstacle = (value: unknown): value is Obstacle => isFields(value) && isPosition(value) &&
   isOptionalInteger(value.width) && isOptionalInteger(value.height)
@@ -109,7 +146,7 @@ const isSpaceInfo = (value: unknown): value is SpaceInfo => isFields(value) && i
 
 const isSpaceJoined = (value: unknown): value is SpaceJoined => isFields(value) && isString(value.userId) &&
   isPosition(value.spawn) && Array.isArray(value.users) && value.users.every(isPeerEntry) &&
-  typeof value.resumed === 'boolean' && isSpaceInfo(value.space)
+  typeof value.resumed === 'boolean' && isSpaceInfo(value.space) && Array.isArray(value.chat) && value.chat.every(isChatMessage)
 
 const isMoveRejected = (value: unknown): value is MoveRejected => isFields(value) && isPosition(value) &&
   isOneOf(RejectReason, value.reason)

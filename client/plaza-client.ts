@@ -3,15 +3,28 @@
  * `ws` package. It joins a space, keeps the people in it up to date, and when the connection drops
  * it reconnects with backoff and joins the same space again, sending what was queued meanwhile.
  * The connection (connection.ts) and the view of the space (space-view.ts) know nothing of each
- * other: this class joins them, and adds the join() promises, the offline queue and the events.
+ * other: this class joins them, and adds the join() promises, the offline queue, the chat's
+ * requests (a page of history, a refusal traced to the chat it answers) and the events.
  */
 import type { ConnectionOptions } from './connection-options.js'
 import { type CloseInfo, PlazaClientError, type StatusChange } from './connection-status.js'
 import { SpaceConnection } from './connection.js'
 import { Emitter } from './emitter.js'
-import { CloseCode, type PeerEntry, type Position, type ServerMessage, type ServerMessages, type SpaceInfo, type SpaceJoined } from './messages.js'
+import {
+  type ChatHistory,
+  type ChatMessage,
+  CloseCode,
+  ErrorCode,
+  type PeerEntry,
+  type Position,
+  type ServerError,
+  type ServerMessage,
+  type ServerMessages,
+  type SpaceInfo,
+  type SpaceJoined
+} from './messages.js'
 import { OfflineQueue } from './offline-queue.js'
-import { EMPTY_VIEW, nextSpaceView, type Self, type SpaceView, withSelfAt } from './space-view.js'
+import { EMPTY_VIEW, nextSpaceView, type Self, type SpaceView, withOlderChat, withSelfAt } from './space-view.js'
 
 export { type CloseInfo, type ConnectionStatus, type OfflineReason, PlazaClientError, type StatusChange } from './connection-status.js'
 export { ClientCloseCode, SUBPROTOCOL, type WebSocketConstructor, type WebSocketLike } from './socket.js'
@@ -25,12 +38,34 @@ export interface PlazaClientEvents extends ServerMessages {
   replaced: CloseInfo
   /** A connection ended, for whatever reason. */
   close: CloseInfo
+  /**
+   * A chat message this client did not hold yet: each `chat-message` said while in the space, and
+   * on a rejoin those said while it was away. Once per message id; `client.chat` already has it.
+   */
+  chat: ChatMessage
+  /** The server refused a chat sent with sendChat(): it reached nobody. After the `error` event. */
+  'chat-refused': ChatRefusal
 }
+
+/** Why the server refused a chat: `invalid-message` (empty or too long once cleaned) or `rate-limited`. */
+export type ChatRefusal = Omit<ServerError, 'close'>
 
 export interface PlazaClientOptions extends ConnectionOptions {
   /** How many messages wait while offline (moves count once: only the latest is kept). Default 64. */
   offlineQueueLimit?: number
+  /**
+   * markActive() sends `active` only when this client did nothing the server counts as activity
+   * (a move, a chat, `active`, the join) for this long (ms); keep it well under the server's
+   * IDLE_AFTER_MS (60 s). Default 5000.
+   */
+  activeIntervalMs?: number
 }
+
+/** The errors that answer a chat or a chat-history request (unknown-type: a server without chat). */
+const CHAT_REFUSALS: ReadonlySet<string> = new Set([ErrorCode.InvalidMessage, ErrorCode.RateLimited, ErrorCode.UnknownType])
+
+/** A page of history asked for and not answered yet. */
+interface HistoryRequest { promise: Promise<ChatHistory | undefined>, settle: (page: ChatHistory | undefined) => void }
 
 interface Waiter { spaceId: string, resolve: (joined: SpaceJoined) => void, reject: (err: PlazaClientError) => void }
 
@@ -41,6 +76,14 @@ export class PlazaClient extends Emitter<PlazaClientEvents> {
   #view: SpaceView = EMPTY_VIEW
   /** The `space-joined` the view was last built from: what a join() of the same space resolves with. */
   #lastJoined: SpaceJoined | undefined
+  /** What a rejoin brought that was said while this client was away: announced once it is connected. */
+  #missedChat: ChatMessage[] = []
+  /** Chats sent on this connection that the server has neither delivered back nor refused yet. */
+  #chatsAwaiting = 0
+  #history: HistoryRequest | undefined
+  readonly #activeIntervalMs: number
+  /** When this client last did what the server counts as activity (ms since epoch). */
+  #lastActivityAt = 0
 
   constructor (options: PlazaClientOptions) {
     super()
@@ -51,6 +94,7 @@ export class PlazaClient extends Emitter<PlazaClientEvents> {
       closed: (info) => { this.#onClosed(info) }
     })
     this.#queue = new OfflineQueue(options.offlineQueueLimit ?? 64)
+    this.#activeIntervalMs = options.activeIntervalMs ?? 5000
   }
 
   /** Where the connection stands (see ConnectionStatus). */
@@ -71,6 +115,23 @@ export class PlazaClient extends Emitter<PlazaClientEvents> {
   /** The space joined: size and obstacles. */
   get space (): SpaceInfo | undefined {
     return this.#view.space
+  }
+
+  /**
+   * The space's chat as far as this client holds it, oldest first, one entry per message id: the
+   * join's last messages, then each one said, with older pages put before them by loadOlderChat().
+   * Replaced by a join's messages, except on a rejoin whose messages carry on from what is held.
+   */
+  get chat (): readonly ChatMessage[] {
+    return this.#view.chat
+  }
+
+  /**
+   * Whether messages older than `chat[0]` exist, as the last page of history said; undefined until
+   * one is asked for after a join (`space-joined` does not say).
+   */
+  get moreChat (): boolean | undefined {
+    return this.#view.moreChat
   }
 
   /** The space this client is in or is getting back into. */
@@ -128,8 +189,62 @@ export class PlazaClient extends Emitter<PlazaClientEvents> {
     if (!Number.isInteger(x) || !Number.isInteger(y)) throw new TypeError('move needs integer x and y')
     const result = this.send('move', { x, y })
     // Where you are shown follows a move the server is about to judge, not one that waits.
-    if (result === 'sent') this.#view = withSelfAt(this.#view, { x, y })
+    if (result === 'sent') {
+      this.#view = withSelfAt(this.#view, { x, y })
+      this.#lastActivityAt = Date.now()
+    }
     return result
+  }
+
+  /**
+   * Says `text` to everyone in the space (the server cleans it: control characters out, trimmed,
+   * 1–500 characters). True when sent; false when the client is not connected to its space. A chat
+   * is never queued: said after a reconnection it could be out of place, so the caller decides.
+   * Accepted, it comes back as a `chat` event like everyone's; refused, as `chat-refused`.
+   */
+  sendChat (text: string): boolean {
+    if (typeof text !== 'string') throw new TypeError('sendChat needs a string')
+    if (this.status.status !== 'connected' || !this.#connection.send('chat', { text })) return false
+    this.#chatsAwaiting++
+    return true
+  }
+
+  /**
+   * Asks for up to `limit` (1–100; the server's default, 50, when absent) messages older than
+   * `chat[0]` (the newest page when none is held), and resolves with the page once they are in
+   * `chat`. Resolves at once with an empty page when `moreChat` is false; with undefined when no
+   * page comes: not connected, the connection lost meanwhile, or the server refused the request
+   * (the oldest held is no longer in its history: `moreChat` becomes false). One request at a
+   * time: a call while one is out gets its promise.
+   */
+  loadOlderChat (limit?: number): Promise<ChatHistory | undefined> {
+    if (limit !== undefined && !(Number.isInteger(limit) && limit >= 1 && limit <= 100)) {
+      throw new RangeError('loadOlderChat takes a limit from 1 to 100')
+    }
+    if (this.#history !== undefined) return this.#history.promise
+    if (this.status.status !== 'connected') return Promise.resolve(undefined)
+    if (this.#view.moreChat === false) return Promise.resolve({ messages: [], more: false })
+    const oldest = this.#view.chat[0]
+    const payload = { ...(oldest === undefined ? {} : { before: oldest.id }), ...(limit === undefined ? {} : { limit }) }
+    if (!this.#connection.send('chat-history', payload)) return Promise.resolve(undefined)
+    let settle: HistoryRequest['settle'] = () => {}
+    const promise = new Promise<ChatHistory | undefined>((resolve) => { settle = resolve })
+    this.#history = { promise, settle }
+    return promise
+  }
+
+  /**
+   * Tells the server the user is here (`active`: the page got focus, a key was pressed), so that
+   * peers do not see them idle. Sent only when this client did nothing the server counts as
+   * activity for `activeIntervalMs` (5 s): every frame counts against the server's message rate.
+   * Returns whether it was sent; never queued (getting back into the space counts as activity).
+   */
+  markActive (): boolean {
+    if (this.status.status !== 'connected') return false
+    const now = Date.now()
+    if (now - this.#lastActivityAt < this.#activeIntervalMs || !this.#connection.send('active', {})) return false
+    this.#lastActivityAt = now
+    return true
   }
 
   /**
@@ -170,27 +285,89 @@ export class PlazaClient extends Emitter<PlazaClientEvents> {
   }
 
   #onMessage (message: ServerMessage): void {
-    this.#view = nextSpaceView(this.#view, message)
+    const before = this.#view
+    const now = Date.now()
+    this.#view = nextSpaceView(before, message, now)
     switch (message.type) {
-      case 'space-joined':
+      case 'space-joined': {
         // Told once the status says `connected` (#onJoined).
         this.#lastJoined = message.payload
+        // Joining is activity; what was sent on the last connection is answered no more.
+        this.#lastActivityAt = now
+        this.#chatsAwaiting = 0
+        // On a rejoin, what was said meanwhile; on a first join, the chat is history, not news.
+        const held = new Set(before.chat.map((m) => m.id))
+        this.#missedChat = before.space?.id === message.payload.space.id && held.size > 0
+          ? this.#view.chat.filter((m) => !held.has(m.id))
+          : []
         return
+      }
       case 'user-joined-space':
       case 'user-moved':
       case 'user-disconnected':
       case 'user-left':
+      case 'user-idle':
         this.emit(message.type, message.payload)
         this.emit('users', this.#view.users)
+        return
+      case 'chat-message':
+        this.#onChat(message.payload, before)
+        return
+      case 'chat-history':
+        this.#onHistory(message.payload)
+        return
+      case 'error':
+        this.emit('error', message.payload)
+        this.#onError(message.payload)
         return
       default:
         this.emit(message.type, message.payload)
     }
   }
 
+  #onChat (chat: ChatMessage, before: SpaceView): void {
+    if (chat.userId === this.#view.self?.userId && this.#chatsAwaiting > 0) {
+      this.#chatsAwaiting--
+      this.#lastActivityAt = Date.now()
+    }
+    this.emit('chat-message', chat)
+    if (this.#view.chat !== before.chat) this.emit('chat', chat)
+    if (this.#view.users !== before.users) this.emit('users', this.#view.users)
+  }
+
+  #onHistory (page: ChatHistory): void {
+    // A page nobody asked for through loadOlderChat() (a send() of its own) is told, not kept.
+    const request = this.#history
+    this.#history = undefined
+    if (request !== undefined) this.#view = withOlderChat(this.#view, page)
+    this.emit('chat-history', page)
+    request?.settle(page)
+  }
+
+  /**
+   * An error that closes nothing may answer a chat or a page of history; it names neither. A chat's
+   * refusal is sent as the chat is read, a history's after a read from Redis, so with both out the
+   * error is taken for the chat's.
+   */
+  #onError ({ code, message, close }: ServerError): void {
+    if (close !== undefined || !CHAT_REFUSALS.has(code)) return
+    if (this.#chatsAwaiting > 0) {
+      this.#chatsAwaiting--
+      this.emit('chat-refused', { code, message })
+      return
+    }
+    const request = this.#history
+    if (request === undefined || code === ErrorCode.RateLimited) return
+    // The oldest held message is gone from the server's history, and so is everything before it.
+    this.#history = undefined
+    this.#view = { ...this.#view, moreChat: false }
+    request.settle(undefined)
+  }
+
   #onJoined (joined: SpaceJoined): void {
     this.emit('space-joined', joined)
     this.emit('users', this.#view.users)
+    for (const chat of this.#missedChat.splice(0)) this.emit('chat', chat)
     for (const waiter of this.#waiters.splice(0)) waiter.resolve(joined)
     for (const { type, payload } of this.#queue.drain()) {
       const { x, y } = payload
@@ -202,6 +379,13 @@ export class PlazaClient extends Emitter<PlazaClientEvents> {
   #onStatus (status: StatusChange, failure: PlazaClientError | undefined): void {
     // Waiters first: a status listener may close() the client, and they must hear the real reason.
     if (failure !== undefined) for (const waiter of this.#waiters.splice(0)) waiter.reject(failure)
+    if (status.status !== 'connected') {
+      // Nothing sent on the connection that ended will be answered.
+      this.#chatsAwaiting = 0
+      const request = this.#history
+      this.#history = undefined
+      request?.settle(undefined)
+    }
     this.emit('status', status)
   }
 

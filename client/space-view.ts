@@ -1,8 +1,8 @@
 /**
- * What a client knows of its space, as a pure function of what the server said: no socket, no
- * timer, no event. A view is never changed; each message gives the next one.
+ * What a client knows of its space, as a pure function of what the server said and when it was
+ * heard: no socket, no timer, no event. A view is never changed; each message gives the next one.
  */
-import type { Position, ServerMessage, SpaceInfo } from './messages.js'
+import type { ChatHistory, ChatMessage, Position, ServerMessage, SpaceInfo } from './messages.js'
 import { PeerMap } from './peer-map.js'
 
 /** You, as the server placed you (and as your own moves since then predict). */
@@ -14,29 +14,46 @@ export interface SpaceView {
   readonly users: PeerMap
   /** The space joined: size and obstacles. */
   readonly space: SpaceInfo | undefined
+  /** The space's chat as far as this client holds it, oldest first, one entry per message id. */
+  readonly chat: readonly ChatMessage[]
+  /**
+   * Whether messages older than `chat[0]` exist: as the last page of history said; undefined when
+   * no page was asked for since the join (`space-joined` does not say).
+   */
+  readonly moreChat: boolean | undefined
 }
 
 /** Before any space is joined, and after it is left. */
-export const EMPTY_VIEW: SpaceView = { self: undefined, users: PeerMap.EMPTY, space: undefined }
+export const EMPTY_VIEW: SpaceView = { self: undefined, users: PeerMap.EMPTY, space: undefined, chat: [], moreChat: undefined }
 
-/** The view after `message` (the same view when the message changes nothing in it). */
-export function nextSpaceView (view: SpaceView, message: ServerMessage): SpaceView {
+/**
+ * The view after `message`, heard at `now` (ms since epoch: a peer's join or move makes them active
+ * as of then), or the same view when the message changes nothing in it. A `chat-history` page
+ * changes nothing here: only the client knows whether it asked for it (see withOlderChat).
+ */
+export function nextSpaceView (view: SpaceView, message: ServerMessage, now: number): SpaceView {
   const { users } = view
   switch (message.type) {
     case 'space-joined': {
       // Everything known of the space before is replaced: this is the server's whole account of it.
-      const { userId, spawn, users: peers, space } = message.payload
-      return { self: { userId, x: spawn.x, y: spawn.y }, users: PeerMap.of(peers.map((peer) => ({ ...peer }))), space }
+      const { userId, spawn, users: peers, space, chat } = message.payload
+      return {
+        self: { userId, x: spawn.x, y: spawn.y },
+        users: PeerMap.of(peers.map((peer) => ({ ...peer }))),
+        space,
+        ...joinedChat(view, space.id, chat)
+      }
     }
     case 'user-joined-space': {
       const { userId, username, x, y } = message.payload
-      return { ...view, users: users.with({ userId, username, x, y, connected: true }) }
+      // Joining counts as activity (PROTOCOL §10).
+      return { ...view, users: users.with({ userId, username, x, y, connected: true, lastActive: now, idle: false }) }
     }
     case 'user-moved': {
       const { userId, x, y } = message.payload
       // Someone this view has not heard join yet is shown under their userId.
       const known = users.get(userId) ?? { userId, username: userId }
-      return { ...view, users: users.with({ ...known, x, y, connected: true }) }
+      return { ...view, users: users.with({ ...known, x, y, connected: true, lastActive: now, idle: false }) }
     }
     case 'user-disconnected': {
       const ghost = users.get(message.payload.userId)
@@ -46,13 +63,54 @@ export function nextSpaceView (view: SpaceView, message: ServerMessage): SpaceVi
       const rest = users.without(message.payload.userId)
       return rest === users ? view : { ...view, users: rest }
     }
+    case 'user-idle': {
+      const { userId, idle, lastActive } = message.payload
+      const known = users.get(userId)
+      return known === undefined ? view : { ...view, users: users.with({ ...known, idle, lastActive }) }
+    }
+    case 'chat-message': {
+      const chat = message.payload
+      if (view.chat.some((held) => held.id === chat.id)) return view
+      // An accepted chat is activity: its sender is active as of when the server took it.
+      const sender = users.get(chat.userId)
+      return {
+        ...view,
+        chat: [...view.chat, { ...chat }],
+        users: sender === undefined ? users : users.with({ ...sender, idle: false, lastActive: Math.max(sender.lastActive, chat.sentAt) })
+      }
+    }
     case 'move-rejected':
       // The server has you where it says: your own prediction was wrong.
       return withSelfAt(view, message.payload)
+    case 'chat-history':
     case 'heartbeat':
     case 'error':
       return view
   }
+}
+
+/**
+ * The chat after joining `spaceId` with its last messages `chat`. On a rejoin of the same space
+ * whose messages carry on from what is held, what is held before them is kept (older pages stay
+ * loaded); otherwise (a first join, or more was said while away than a join carries) they replace it.
+ */
+function joinedChat (view: SpaceView, spaceId: string, chat: ChatMessage[]): Pick<SpaceView, 'chat' | 'moreChat'> {
+  const fresh = chat.map((message) => ({ ...message }))
+  const first = chat[0]
+  if (view.space?.id !== spaceId || first === undefined) return { chat: fresh, moreChat: undefined }
+  const at = view.chat.findIndex((held) => held.id === first.id)
+  if (at === -1) return { chat: fresh, moreChat: undefined }
+  return { chat: [...view.chat.slice(0, at), ...fresh], moreChat: view.moreChat }
+}
+
+/**
+ * The view with a page of older messages, asked for with `before` = the oldest held (or, holding
+ * none, the newest page), put before what is held; a message already held is not added again.
+ */
+export function withOlderChat (view: SpaceView, page: ChatHistory): SpaceView {
+  const held = new Set(view.chat.map((message) => message.id))
+  const older = page.messages.filter((message) => !held.has(message.id)).map((message) => ({ ...message }))
+  return { ...view, chat: [...older, ...view.chat], moreChat: page.more }
 }
 
 /** The view with you on `to`: a move of your own as it is sent, ahead of the server's answer. */

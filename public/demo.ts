@@ -1,8 +1,8 @@
 /**
  * The demo page at /space/:spaceId: sign in as a guest (or bring a token in the URL's #token=),
- * join the space with the Plaza client, draw it, and walk with the arrow keys or WASD.
+ * join the space with the Plaza client, draw it, walk with the arrow keys or WASD, and chat.
  */
-import { PlazaClient, type StatusChange } from '../client/index.js'
+import { type ChatMessage, PlazaClient, type StatusChange } from '../client/index.js'
 import { Space } from '../src/spaces/space.js'
 import { colorOf, draw } from './render.js'
 
@@ -11,6 +11,8 @@ const $ = <T extends HTMLElement>(id: string): T => document.getElementById(id) 
 const spaceId = decodeURIComponent(location.pathname.split('/')[2] ?? '')
 const TOKEN_KEY = `plaza.session.${spaceId}`
 const MOVE_EVERY_MS = 100
+/** How often "idle 3 min" is brought up to date. */
+const IDLE_REFRESH_MS = 30_000
 
 interface Session { token: string, username: string }
 
@@ -26,7 +28,14 @@ const ui = {
   canvas: $<HTMLCanvasElement>('map'),
   people: $<HTMLUListElement>('people'),
   peopleCount: $('people-count'),
-  leave: $<HTMLButtonElement>('leave')
+  leave: $<HTMLButtonElement>('leave'),
+  chat: $('chat'),
+  chatLog: $('chat-log'),
+  chatTop: $('chat-top'),
+  chatMessages: $<HTMLOListElement>('chat-messages'),
+  chatNote: $('chat-note'),
+  chatForm: $<HTMLFormElement>('chat-form'),
+  chatInput: $<HTMLInputElement>('chat-input')
 }
 ui.spaceName.textContent = spaceId
 
@@ -91,7 +100,13 @@ function enter (session: Session): void {
     rules = new Space({ ...space, obstacles: space.obstacles.map((o) => ({ width: 1, height: 1, ...o })) })
   })
   current.on('status', showStatus)
-  for (const event of ['users', 'space-joined', 'move-rejected', 'status'] as const) current.on(event, render)
+  for (const event of ['users', 'space-joined', 'move-rejected', 'status', 'chat', 'chat-history'] as const) current.on(event, render)
+  current.on('chat', (message) => { if (message.userId === current.self?.userId) chatToEnd = true })
+  current.on('chat-refused', ({ message }) => {
+    showChatNote(`Not sent: ${message}`)
+    // Back in the box to be shortened or sent later, unless something else is being typed.
+    if (ui.chatInput.value === '') ui.chatInput.value = lastChat
+  })
   current.on('status', (status) => {
     if (status.status === 'offline' && status.reason === 'bad-token' && session.username !== '') {
       // An expired guest token, or a server with a new secret: ask for the name again.
@@ -115,7 +130,11 @@ ui.retry.onclick = () => {
   else client.reconnectNow()
 }
 
+// Someone at the keyboard: peers must not see them idle (the library sends one `active` per 5 s at most).
+window.addEventListener('focus', () => { client?.markActive() })
+
 window.addEventListener('keydown', (event) => {
+  client?.markActive()
   if (event.target instanceof HTMLInputElement || event.ctrlKey || event.metaKey || event.altKey) return
   const step = STEPS[event.key]
   if (step === undefined || client === undefined) return
@@ -202,33 +221,45 @@ function render (): void {
     const { space, self, users } = client
     // Out of a space (after leaving) there is nothing to show.
     ui.canvas.hidden = space === undefined
+    ui.chat.hidden = space === undefined
     if (space !== undefined) {
-      const maxWidth = Math.max(200, Math.min(960, window.innerWidth - 340))
+      // Beside the side column when the window is wide enough; above it on a phone.
+      const maxWidth = Math.max(200, Math.min(960, window.innerWidth - (window.innerWidth >= 720 ? 440 : 50)))
       draw(ui.canvas, { space, users: users.values(), self: self && { ...self, username: username || self.userId } }, maxWidth)
     }
     renderPeople()
+    renderChat()
   })
 }
 
-/** The people list: you first, then everyone else by name; ghosts marked away. */
+/** "idle", "idle 3 min", "idle 2 h": how long since someone's last activity. */
+function idleFor (lastActive: number): string {
+  const minutes = Math.floor((Date.now() - lastActive) / 60_000)
+  if (minutes < 1) return 'idle'
+  return minutes < 60 ? `idle ${minutes} min` : `idle ${Math.floor(minutes / 60)} h`
+}
+
+/** The people list: you first, then everyone else by name; ghosts marked away, the idle marked idle. */
 function renderPeople (): void {
   if (client === undefined) return
   const { self, users } = client
   const rows: HTMLLIElement[] = []
-  const row = (userId: string, name: string, x: number, y: number, connected: boolean, isSelf: boolean): HTMLLIElement => {
+  const row = (userId: string, name: string, x: number, y: number, connected: boolean, isSelf: boolean, idleSince?: number): HTMLLIElement => {
     const li = document.createElement('li')
     li.dataset.userId = userId
     li.dataset.x = String(x)
     li.dataset.y = String(y)
     li.dataset.connected = String(connected)
+    const idle = connected && idleSince !== undefined
+    li.dataset.idle = String(idle)
     if (isSelf) li.dataset.self = 'true'
-    li.className = connected ? 'here' : 'ghost'
+    li.className = !connected ? 'ghost' : idle ? 'idle' : 'here'
     const swatch = document.createElement('span')
     swatch.className = 'swatch'
     swatch.style.background = colorOf(userId)
     const label = document.createElement('span')
     label.className = 'name'
-    label.textContent = isSelf ? `${name} (you)` : connected ? name : `${name} (away)`
+    label.textContent = isSelf ? `${name} (you)` : !connected ? `${name} (away)` : idle ? `${name} (${idleFor(idleSince)})` : name
     const where = document.createElement('span')
     where.className = 'where'
     where.textContent = `${x}, ${y}`
@@ -237,12 +268,114 @@ function renderPeople (): void {
   }
   if (self !== undefined) rows.push(row(self.userId, username || self.userId, self.x, self.y, client.status.status === 'connected', true))
   const others = [...users.values()].sort((a, b) => a.username.localeCompare(b.username))
-  for (const u of others) rows.push(row(u.userId, u.username, u.x, u.y, u.connected, false))
+  for (const u of others) rows.push(row(u.userId, u.username, u.x, u.y, u.connected, false, u.idle ? u.lastActive : undefined))
   ui.people.replaceChildren(...rows)
   ui.peopleCount.textContent = self === undefined ? '' : `(${others.filter((u) => u.connected).length + 1})`
 }
 
+/** The chat: each message once, as text (never HTML); older ones above as the list is scrolled up. */
+const chatItems = new Map<string, HTMLLIElement>()
+/** The next render scrolls to the newest message (after you said something). */
+let chatToEnd = false
+/** What was last sent: put back in the box if the server refuses it. */
+let lastChat = ''
+let loadingOlder = false
+
+const timeFormat = new Intl.DateTimeFormat(undefined, { hour: '2-digit', minute: '2-digit' })
+
+function chatItem (message: ChatMessage): HTMLLIElement {
+  const known = chatItems.get(message.id)
+  if (known !== undefined) return known
+  const li = document.createElement('li')
+  li.dataset.id = message.id
+  li.dataset.userId = message.userId
+  const who = document.createElement('span')
+  who.className = 'who'
+  who.style.color = colorOf(message.userId)
+  who.textContent = message.username
+  const time = document.createElement('time')
+  time.dateTime = new Date(message.sentAt).toISOString()
+  time.textContent = timeFormat.format(message.sentAt)
+  const text = document.createElement('span')
+  text.className = 'text'
+  text.textContent = message.text
+  li.append(who, time, text)
+  chatItems.set(message.id, li)
+  return li
+}
+
+function renderChat (): void {
+  if (client === undefined) return
+  const { chat, moreChat } = client
+  const log = ui.chatLog
+  // Read where the reader is before anything changes: at the newest message, or further up.
+  const atEnd = log.scrollHeight - log.scrollTop - log.clientHeight < 24
+  const anchor = ui.chatMessages.firstElementChild as HTMLElement | null
+  const anchorAt = anchor === null ? 0 : anchor.offsetTop - log.scrollTop
+  const held = new Set(chat.map((m) => m.id))
+  for (const id of chatItems.keys()) if (!held.has(id)) chatItems.delete(id)
+  ui.chatMessages.replaceChildren(...chat.map(chatItem))
+  renderChatTop(chat.length, moreChat)
+  if (atEnd || chatToEnd) {
+    log.scrollTop = log.scrollHeight
+  } else if (anchor?.isConnected === true) {
+    // Older messages came in above: what was being read stays where it was.
+    log.scrollTop = anchor.offsetTop - anchorAt
+  }
+  chatToEnd = false
+}
+
+function renderChatTop (held: number, more: boolean | undefined): void {
+  if (held === 0 && more !== true) {
+    ui.chatTop.textContent = 'No messages yet.'
+  } else if (more === false) {
+    ui.chatTop.textContent = 'The start of the chat.'
+  } else if (loadingOlder) {
+    ui.chatTop.textContent = 'Loading older messages…'
+  } else {
+    const button = document.createElement('button')
+    button.type = 'button'
+    button.textContent = 'Older messages'
+    button.onclick = loadOlderChat
+    ui.chatTop.replaceChildren(button)
+  }
+}
+
+function loadOlderChat (): void {
+  if (client === undefined || loadingOlder || client.moreChat === false || client.chat.length === 0) return
+  loadingOlder = true
+  render()
+  void client.loadOlderChat().then(() => {
+    loadingOlder = false
+    render()
+  })
+}
+
+// Scrolled up to the oldest message held: fetch the page before it.
+ui.chatLog.addEventListener('scroll', () => { if (ui.chatLog.scrollTop < 40) loadOlderChat() })
+
+function showChatNote (text: string): void {
+  ui.chatNote.textContent = text
+  ui.chatNote.hidden = false
+}
+
+ui.chatForm.addEventListener('submit', (event) => {
+  event.preventDefault()
+  if (client === undefined) return
+  const text = ui.chatInput.value
+  if (text.trim() === '') return
+  ui.chatNote.hidden = true
+  // Not queued: said after a reconnection it could be out of place. It stays in the box instead.
+  if (!client.sendChat(text)) {
+    showChatNote('Not sent: you are not connected.')
+    return
+  }
+  lastChat = text
+  ui.chatInput.value = ''
+})
+
 window.addEventListener('resize', render)
+setInterval(render, IDLE_REFRESH_MS)
 
 const session = storedSession()
 if (session !== undefined) enter(session)

@@ -8,6 +8,11 @@ export interface View {
 }
 
 const MAX_TILE = 32
+/** How opaque an avatar is drawn: a ghost (connection dropped), idle, active. */
+const ALPHA = [0.35, 0.6, 1] as const
+
+/** 0: a ghost, 1: connected but idle, 2: active. */
+const presence = (user: PeerEntry): 0 | 1 | 2 => !user.connected ? 0 : user.idle ? 1 : 2
 const MIN_TILE = 8
 
 /** The same colour for a userId in every window, so people can tell who is who. */
@@ -51,9 +56,9 @@ export function draw (canvas: HTMLCanvasElement, view: View, maxWidth: number): 
   ctx.fillStyle = '#57606a'
   for (const { x, y, width: w = 1, height: h = 1 } of space.obstacles) ctx.fillRect(x * tile, y * tile, w * tile, h * tile)
 
-  // Ghosts under the living, you on top.
-  const users = [...view.users].sort((a, b) => Number(a.connected) - Number(b.connected))
-  for (const user of users) drawAvatar(ctx, tile, user.x, user.y, user.userId, user.username, user.connected ? 1 : 0.35, false)
+  // Ghosts under the idle under the active, you on top.
+  const users = [...view.users].sort((a, b) => presence(a) - presence(b))
+  for (const user of users) drawAvatar(ctx, tile, user.x, user.y, user.userId, user.username, ALPHA[presence(user)], false)
   if (view.self !== undefined) drawAvatar(ctx, tile, view.self.x, view.self.y, view.self.userId, view.self.username, 1, true)
 }
 

@@ -68,7 +68,7 @@ function fakeWebSocket () {
       this.onmessage?.({
         data: JSON.stringify({
           type: 'space-joined',
-          payload: { userId: 'alice', spawn: { x: 1, y: 1 }, users: [], resumed: false, space: { id: spaceId, width: 5, height: 5, obstacles: [] } }
+          payload: { userId: 'alice', spawn: { x: 1, y: 1 }, users: [], resumed: false, space: { id: spaceId, width: 5, height: 5, obstacles: [] }, chat: [] }
         })
       })
     }

@@ -1,21 +1,31 @@
 import t from 'tap'
-import type { PeerEntry, ServerMessage, SpaceJoined } from '../client/messages.js'
-import { EMPTY_VIEW, nextSpaceView, type SpaceView, withSelfAt } from '../client/space-view.js'
+import type { ChatMessage, PeerEntry, ServerMessage, SpaceJoined } from '../client/messages.js'
+import { EMPTY_VIEW, nextSpaceView as nextAt, type SpaceView, withOlderChat, withSelfAt } from '../client/space-view.js'
+
+/** When every message of these tests is heard. */
+const NOW = 1_700_000_100_000
+const nextSpaceView = (view: SpaceView, message: ServerMessage): SpaceView => nextAt(view, message, NOW)
 
 const space = { id: 'lobby', width: 10, height: 8, obstacles: [{ x: 0, y: 0, width: 1, height: 1 }] }
-const bob: PeerEntry = { userId: 'bob', username: 'Bob', x: 2, y: 3, connected: true }
-const carol: PeerEntry = { userId: 'carol', username: 'Carol', x: 7, y: 1, connected: false }
+const bob: PeerEntry = { userId: 'bob', username: 'Bob', x: 2, y: 3, connected: true, lastActive: 1_700_000_000_000, idle: false }
+const carol: PeerEntry = { userId: 'carol', username: 'Carol', x: 7, y: 1, connected: false, lastActive: 1_699_999_000_000, idle: false }
+
+/** Chat message number `n`, said by Bob at second `n`. */
+const said = (n: number, text = `message ${n}`): ChatMessage =>
+  ({ id: `m${n}`, userId: 'bob', username: 'Bob', text, sentAt: 1_700_000_000_000 + n * 1000 })
 
 const joinedMessage = (payload: Partial<SpaceJoined> = {}): ServerMessage => ({
   type: 'space-joined',
-  payload: { userId: 'alice', spawn: { x: 4, y: 4 }, users: [bob, carol], resumed: false, space, ...payload }
+  payload: { userId: 'alice', spawn: { x: 4, y: 4 }, users: [bob, carol], resumed: false, space, chat: [], ...payload }
 })
 
 /** The view after each message in turn, starting with nothing known. */
 const viewAfter = (...messages: ServerMessage[]): SpaceView => messages.reduce(nextSpaceView, EMPTY_VIEW)
 
 /** What a view holds, as plain data that t.same can compare. */
-const plain = (view: SpaceView) => ({ self: view.self, users: [...view.users.values()], space: view.space })
+const plain = (view: SpaceView) => ({ self: view.self, users: [...view.users.values()], space: view.space, chat: view.chat, moreChat: view.moreChat })
+
+const ids = (view: SpaceView) => view.chat.map((m) => m.id)
 
 t.test('space-joined: you at your spawn, everyone else from the list (ghosts included), the space', async (t) => {
   const view = viewAfter(joinedMessage())
@@ -33,8 +43,8 @@ t.test('user-joined-space adds someone connected, or brings a ghost back where t
     { type: 'user-joined-space', payload: { userId: 'dave', username: 'Dave', x: 5, y: 5 } },
     { type: 'user-joined-space', payload: { userId: 'carol', username: 'Carol', x: 6, y: 1 } }
   )
-  t.same(view.users.get('dave'), { userId: 'dave', username: 'Dave', x: 5, y: 5, connected: true })
-  t.same(view.users.get('carol'), { userId: 'carol', username: 'Carol', x: 6, y: 1, connected: true })
+  t.same(view.users.get('dave'), { userId: 'dave', username: 'Dave', x: 5, y: 5, connected: true, lastActive: NOW, idle: false })
+  t.same(view.users.get('carol'), { userId: 'carol', username: 'Carol', x: 6, y: 1, connected: true, lastActive: NOW, idle: false }, 'joining is activity')
   t.same([...view.users.keys()], ['bob', 'carol', 'dave'], 'someone who comes back keeps their place')
 })
 
@@ -45,9 +55,9 @@ t.test('user-moved moves someone known (keeping their name), and shows someone u
     { type: 'user-moved', payload: { userId: 'carol', x: 7, y: 2 } },
     { type: 'user-moved', payload: { userId: 'erin', x: 0, y: 7 } }
   )
-  t.same(view.users.get('bob'), { ...bob, x: 3, y: 3 })
-  t.same(view.users.get('carol'), { ...carol, x: 7, y: 2, connected: true }, 'a ghost that moves is connected again')
-  t.same(view.users.get('erin'), { userId: 'erin', username: 'erin', x: 0, y: 7, connected: true })
+  t.same(view.users.get('bob'), { ...bob, x: 3, y: 3, lastActive: NOW })
+  t.same(view.users.get('carol'), { ...carol, x: 7, y: 2, connected: true, lastActive: NOW }, 'a ghost that moves is connected again')
+  t.same(view.users.get('erin'), { userId: 'erin', username: 'erin', x: 0, y: 7, connected: true, lastActive: NOW, idle: false })
   t.same(view.self, { userId: 'alice', x: 4, y: 4 }, 'others moving does not move you')
 })
 
@@ -97,7 +107,9 @@ t.test('a resume replaces the whole view with what the server says now', async (
   t.same(plain(view), {
     self: { userId: 'alice', x: 6, y: 4 },
     users: [{ ...bob, x: 9, y: 7, connected: false }],
-    space: resumedSpace
+    space: resumedSpace,
+    chat: [],
+    moreChat: undefined
   }, 'who left meanwhile is gone, who dropped is a ghost, you are where you were')
 })
 
@@ -114,7 +126,9 @@ t.test('a view is never changed: each message gives a new one', async (t) => {
     { type: 'user-moved', payload: { userId: 'bob', x: 3, y: 3 } },
     { type: 'user-disconnected', payload: { userId: 'dave' } },
     { type: 'user-left', payload: { userId: 'carol' } },
-    { type: 'move-rejected', payload: { x: 4, y: 3, reason: 'blocked' } }
+    { type: 'move-rejected', payload: { x: 4, y: 3, reason: 'blocked' } },
+    { type: 'user-idle', payload: { userId: 'bob', idle: true, lastActive: 5 } },
+    { type: 'chat-message', payload: said(1) }
   ]
   let view = EMPTY_VIEW
   for (const message of messages) {
@@ -124,12 +138,12 @@ t.test('a view is never changed: each message gives a new one', async (t) => {
     t.not(next, view, `${message.type} gave a new view`)
     view = next
   }
-  t.same(plain(EMPTY_VIEW), { self: undefined, users: [], space: undefined })
+  t.same(plain(EMPTY_VIEW), { self: undefined, users: [], space: undefined, chat: [], moreChat: undefined })
 })
 
 t.test('users reads as any ReadonlyMap does: get, has, size, keys, values, entries, forEach, spread', async (t) => {
   const { users } = viewAfter(joinedMessage(), { type: 'user-moved', payload: { userId: 'bob', x: 3, y: 3 } })
-  const moved = { ...bob, x: 3, y: 3 }
+  const moved = { ...bob, x: 3, y: 3, lastActive: NOW }
   t.same(new Map(users), new Map([['bob', moved], ['carol', carol]]))
   t.same([...users], [['bob', moved], ['carol', carol]])
   t.same([...users.entries()], [['bob', moved], ['carol', carol]])
@@ -137,4 +151,69 @@ t.test('users reads as any ReadonlyMap does: get, has, size, keys, values, entri
   users.forEach((entry, userId, map) => { seen.push([userId, entry, map === users]) })
   t.same(seen, [['bob', moved, true], ['carol', carol, true]])
   t.equal(String(users), '[object PeerMap]')
+})
+
+t.test('user-idle marks someone idle or active again, with the lastActive the server gives; a move or a chat makes them active', async (t) => {
+  const idle = viewAfter(joinedMessage(), { type: 'user-idle', payload: { userId: 'bob', idle: true, lastActive: 1_700_000_050_000 } })
+  t.same(idle.users.get('bob'), { ...bob, idle: true, lastActive: 1_700_000_050_000 })
+  t.same(idle.users.get('carol'), carol, 'no one else changes')
+  const back = nextSpaceView(idle, { type: 'user-idle', payload: { userId: 'bob', idle: false, lastActive: 1_700_000_090_000 } })
+  t.same(back.users.get('bob'), { ...bob, idle: false, lastActive: 1_700_000_090_000 })
+  t.equal(nextSpaceView(idle, { type: 'user-idle', payload: { userId: 'nobody', idle: true, lastActive: 1 } }), idle, 'someone unknown: nothing changes')
+
+  const moved = nextSpaceView(idle, { type: 'user-moved', payload: { userId: 'bob', x: 3, y: 3 } })
+  t.same(moved.users.get('bob'), { ...bob, x: 3, y: 3, idle: false, lastActive: NOW }, 'a move is activity, as of when it was heard')
+  const chatted = nextSpaceView(idle, { type: 'chat-message', payload: said(60) })
+  t.same(chatted.users.get('bob'), { ...bob, idle: false, lastActive: said(60).sentAt }, 'a chat is activity, as of when the server took it')
+  const ghost = nextSpaceView(idle, { type: 'user-disconnected', payload: { userId: 'bob' } })
+  t.same(ghost.users.get('bob'), { ...bob, connected: false, idle: true, lastActive: 1_700_000_050_000 }, 'a ghost keeps the lastActive it had')
+})
+
+t.test('space-joined brings the chat and everyone\'s lastActive and idle as the server has them', async (t) => {
+  const sleepy = { ...bob, idle: true }
+  const view = viewAfter(joinedMessage({ users: [sleepy, carol], chat: [said(1), said(2)] }))
+  t.same(view.users.get('bob'), sleepy)
+  t.same(ids(view), ['m1', 'm2'])
+  t.equal(view.moreChat, undefined, 'whether older messages exist is not known until a page is asked for')
+})
+
+t.test('chat-message is added after what is held, once per id', async (t) => {
+  const joined = viewAfter(joinedMessage({ chat: [said(1)] }))
+  const view = nextSpaceView(joined, { type: 'chat-message', payload: said(2, '<b>hi</b>') })
+  t.same(ids(view), ['m1', 'm2'])
+  t.equal(view.chat[1]?.text, '<b>hi</b>', 'kept as it was sent')
+  t.equal(nextSpaceView(view, { type: 'chat-message', payload: said(2) }), view, 'a message already held: nothing changes')
+  t.same(ids(joined), ['m1'], 'the view before is as it was')
+  const stranger = nextSpaceView(joined, { type: 'chat-message', payload: { ...said(3), userId: 'zed' } })
+  t.equal(stranger.users, joined.users, 'a sender the view does not know changes nobody')
+})
+
+t.test('withOlderChat puts a page before what is held, without what is held already, and says whether more exist', async (t) => {
+  const joined = viewAfter(joinedMessage({ chat: [said(5), said(6)] }))
+  const view = withOlderChat(joined, { messages: [said(3), said(4), said(5)], more: true })
+  t.same(ids(view), ['m3', 'm4', 'm5', 'm6'])
+  t.equal(view.moreChat, true)
+  const start = withOlderChat(view, { messages: [said(1), said(2)], more: false })
+  t.same(ids(start), ['m1', 'm2', 'm3', 'm4', 'm5', 'm6'])
+  t.equal(start.moreChat, false, 'the start of the chat is reached')
+  t.equal(start.users, joined.users)
+  const empty = withOlderChat(viewAfter(joinedMessage()), { messages: [said(7)], more: false })
+  t.same(ids(empty), ['m7'], 'holding nothing, the page is the newest one')
+})
+
+t.test('a rejoin of the same space keeps older pages when its messages carry on from what is held; otherwise they replace it', async (t) => {
+  const held = withOlderChat(viewAfter(joinedMessage({ chat: [said(5), said(6)] })), { messages: [said(3), said(4)], more: true })
+  const resumed = nextSpaceView(held, joinedMessage({ resumed: true, chat: [said(5), said(6), said(7), said(8)] }))
+  t.same(ids(resumed), ['m3', 'm4', 'm5', 'm6', 'm7', 'm8'], 'no message twice; what was said while away is added')
+  t.equal(resumed.moreChat, true, 'what is known of older messages still holds')
+
+  const gap = nextSpaceView(held, joinedMessage({ resumed: true, chat: [said(20), said(21)] }))
+  t.same(ids(gap), ['m20', 'm21'], 'more was said while away than a join carries: no hole in the middle')
+  t.equal(gap.moreChat, undefined)
+
+  const cleared = nextSpaceView(held, joinedMessage({ resumed: true, chat: [] }))
+  t.same(ids(cleared), [], 'the history was deleted meanwhile')
+
+  const elsewhere = nextSpaceView(held, joinedMessage({ space: { ...space, id: 'garden' }, chat: [said(5), said(9)] }))
+  t.same(ids(elsewhere), ['m5', 'm9'], 'another space: nothing carries over')
 })

@@ -5,7 +5,6 @@ import {
   DEFAULT_RECONNECT,
   OfflineQueue,
   PlazaClient,
-  type PlazaClientEvents,
   type PlazaClientOptions,
   reconnectDelay,
   type StatusChange
@@ -14,6 +13,7 @@ import { getOrCreate } from '../src/util/maps.js'
 import { ADMIN_TOKEN, isolate, JWT_SECRET, startApp, testEnv } from './helpers/app.js'
 import { TestClient } from './helpers/client.js'
 import { freePort, startServer } from './helpers/process.js'
+import { next } from './helpers/plaza-events.js'
 import { startProxy } from './helpers/tcp-proxy.js'
 
 const sign = createSigner({ key: JWT_SECRET, algorithm: 'HS256' })
@@ -31,19 +31,6 @@ function plaza (test: Test, url: string, userId: string, options: Partial<PlazaC
   client.on('status', (s) => statuses.push({ ...s, at: Date.now() }))
   test.teardown(() => client.close())
   return { client, statuses }
-}
-
-/** The next `event` whose payload satisfies `match`. */
-function next<K extends keyof PlazaClientEvents> (client: PlazaClient, event: K, match: (p: PlazaClientEvents[K]) => boolean = () => true, timeoutMs = 5000): Promise<PlazaClientEvents[K]> {
-  return new Promise((resolve, reject) => {
-    const timer = setTimeout(() => { off(); reject(new Error(`no ${String(event)} within ${timeoutMs} ms (status ${JSON.stringify(client.status)})`)) }, timeoutMs)
-    const off = client.on(event, (payload) => {
-      if (!match(payload)) return
-      clearTimeout(timer)
-      off()
-      resolve(payload)
-    })
-  })
 }
 
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms))
@@ -86,7 +73,7 @@ t.test('joins, keeps the people of the space current, and moves', async (t) => {
   t.equal(joined.userId, 'alice')
   t.same(alice.space?.obstacles, [{ x: 0, y: 0, width: 1, height: 1 }])
   t.same(alice.self, { userId: 'alice', ...joined.spawn })
-  t.same(alice.users.get('bob'), { userId: 'bob', username: 'BOB', ...(bobJoined.spawn as object), connected: true })
+  t.match(alice.users.get('bob'), { userId: 'bob', username: 'BOB', ...(bobJoined.spawn as object), connected: true, idle: false, lastActive: Number })
   t.equal((await bob.next('user-joined-space')).payload.userId, 'alice')
 
   // Bob moves: Alice's map follows.
@@ -95,7 +82,7 @@ t.test('joins, keeps the people of the space current, and moves', async (t) => {
   const moved = next(alice, 'user-moved')
   bob.send({ type: 'move', payload: bobTo })
   t.same(await moved, { userId: 'bob', ...bobTo })
-  t.same(alice.users.get('bob'), { userId: 'bob', username: 'BOB', ...bobTo, connected: true })
+  t.match(alice.users.get('bob'), { userId: 'bob', username: 'BOB', ...bobTo, connected: true, idle: false })
 
   // Alice moves: Bob sees it; her own position follows.
   const to = { x: joined.spawn.x + (joined.spawn.x + 1 < 10 ? 1 : -1), y: joined.spawn.y }
@@ -120,7 +107,7 @@ t.test('joins, keeps the people of the space current, and moves', async (t) => {
   const back = next(alice, 'user-joined-space')
   await bob2.join('plain', tokenFor('bob'))
   await back
-  t.same(alice.users.get('bob'), { userId: 'bob', username: 'BOB', ...bobTo, connected: true }, 'back where he was')
+  t.match(alice.users.get('bob'), { userId: 'bob', username: 'BOB', ...bobTo, connected: true, idle: false }, 'back where he was')
   const left = next(alice, 'user-left')
   bob2.send({ type: 'leave', payload: {} })
   await left

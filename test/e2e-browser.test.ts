@@ -9,6 +9,7 @@ import { chromium, type Browser, type Page } from 'playwright-core'
 import t from 'tap'
 import { buildApp } from '../server/app.js'
 import { isolate, startApp, testEnv } from './helpers/app.js'
+import { framesSentBy } from './helpers/browser.js'
 import { sampleValue, scrape } from './helpers/metrics.js'
 import { freePort } from './helpers/process.js'
 import { startProxy } from './helpers/tcp-proxy.js'
@@ -30,13 +31,6 @@ const waitUntil = (page: Page, userId: string, state: Record<string, unknown>) =
     const li = document.querySelector<HTMLElement>(`#people li[data-user-id="${userId}"]`)
     return li !== null && Object.entries(state).every(([k, v]) => li.dataset[k] === String(v))
   }, { userId, state }, WAIT)
-
-/** Every frame `page` sends over any of its WebSockets, parsed, in order. */
-function framesSentBy (page: Page): Array<{ type: string, payload: Record<string, unknown> }> {
-  const frames: Array<{ type: string, payload: Record<string, unknown> }> = []
-  page.on('websocket', (ws) => ws.on('framesent', ({ payload }) => { frames.push(JSON.parse(String(payload))) }))
-  return frames
-}
 
 // A browser on a loaded 2-core machine is slow to start and to paint: more than the default minute.
 t.setTimeout(240_000)
