@@ -261,7 +261,7 @@ export class Connection implements Peer {
         break
       }
       case 'chat-history':
-        this.#rooms.chatHistory(member, message.before, message.limit).then((outcome) => {
+        this.#rooms.chatHistory(member, this, message.before, message.limit).then((outcome) => {
           if (outcome === 'unknown' && this.#member === member) this.#refuse(ErrorCode.InvalidMessage, 'chat-history: "before" names no message of this space')
         }).catch((err: unknown) => {
           this.#log.warn({ err, connectionId: this.connectionId }, 'Could not answer a chat-history request')

@@ -15,6 +15,8 @@ export function redisKeys (prefix: string) {
      * k (the accepting server's nonce), and i (the message id, when it is not the entry's own).
      */
     spaceChat: (spaceId: string) => `${prefix}space:${spaceId}:chat`,
+    /** Hash: a chat message id that is not its entry's id (written back after an outage) → that entry's id. */
+    spaceChatIds: (spaceId: string) => `${prefix}space:${spaceId}:chat-ids`,
     /** Hash of one space's figures for one UTC day (YYYY-MM-DD): visits, sessions, sessionMs, chatMessages, peakUsers. */
     spaceAnalytics: (spaceId: string, date: string) => `${prefix}space:${spaceId}:analytics:${date}`,
     /** Set: the userIds of one space's sessions on one UTC day, exact until it would pass 1,000 members. */

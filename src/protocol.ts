@@ -130,15 +130,18 @@ export function parseClientMessage (text: string): ParseResult {
 // Unicode Cc: C0 controls, DEL and C1 controls; \t and \n stay (PROTOCOL §9).
 // biome-ignore lint/suspicious/noControlCharactersInRegex: the control characters are what it matches
 const CONTROL = /[\u0000-\u0008\u000b-\u001f\u007f-\u009f]/g
+const LONE_SURROGATE = /\p{Cs}/u
 
 /**
  * A chat text as PROTOCOL §9 keeps it: control characters but \n and \t removed, then trimmed;
- * undefined when nothing is left or more than `maxChars` code points are. Nothing else is touched:
+ * undefined when nothing is left, more than `maxChars` code points are, or a lone surrogate is
+ * among them (not text). Nothing else is touched:
  * markup stays as it was sent (clients render text, never HTML).
  */
 export function cleanChatText (text: string, maxChars: number): string | undefined {
   const cleaned = text.replace(CONTROL, '').trim()
-  if (cleaned === '') return undefined
+  // A lone surrogate is no character: Redis would store it as U+FFFD, and history would differ from what was said.
+  if (cleaned === '' || LONE_SURROGATE.test(cleaned)) return undefined
   // Code points, not UTF-16 units: an emoji counts once.
   let count = 0
   for (const _ of cleaned) if (++count > maxChars) return undefined

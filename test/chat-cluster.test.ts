@@ -104,4 +104,18 @@ t.test('idle transitions reach peers on every server once, and "active again" co
   const seen = joined.users as Array<{ userId: string, idle: boolean, lastActive: number }>
   t.match(seen.find((u) => u.userId === 'alice'), { idle: false }, 'a joiner on the other server sees alice active')
   t.match(seen.find((u) => u.userId === 'carol'), { idle: true }, 'and carol idle')
+
+  // Carol (on s2) chats: alice's server hears she is back before her message, and knows when she was active.
+  carol.send({ type: 'chat', payload: { text: 'back' } })
+  let heard = await alice.waitFor('user-idle', 5000)
+  // Others of dave's and alice's own transitions may come first.
+  while (heard.payload.userId !== 'carol') heard = await alice.waitFor('user-idle', 5000)
+  t.match(heard.payload, { userId: 'carol', idle: false }, 'active again, on the other server')
+  const next = await alice.next('chat-message', 5000)
+  t.equal(next.payload.text, 'back', 'then her message')
+  const message = next.payload as { sentAt: number }
+  const erin = await (await connect(t, s1)).join('lounge', token('erin'))
+  const carolThere = (erin.users as Array<{ userId: string, lastActive: number, idle: boolean }>).find((u) => u.userId === 'carol')
+  t.ok((carolThere?.lastActive ?? 0) >= message.sentAt - 5, 'a joiner there sees her lastActive of the chat')
+  t.equal(carolThere?.idle, false)
 })

@@ -48,6 +48,10 @@ t.test('Redis down: a chat reaches its server\'s users at once, and the history 
   t.same(own.map((m) => m.text), ['anyone there?', 'still here'], 'the sender gets them, in order')
   t.same([(await carol.waitFor('chat-message', 3000)).payload, (await carol.waitFor('chat-message', 3000)).payload], own, 'so does a peer on the same server, with the same ids')
   t.notOk((await bob.quiet()).some((f) => f.type === 'chat-message'), 'another server cannot hear it without Redis')
+  carol.send({ type: 'chat-history', payload: { limit: 1 } })
+  t.same((await carol.waitFor('chat-history', 3000)).payload, { messages: own.slice(1), more: true }, 'history without Redis: what the server holds')
+  carol.send({ type: 'chat-history', payload: { before: 'not-held' } })
+  t.match((await carol.waitFor('error', 3000)).payload, { code: 'invalid-message' }, 'a before it does not hold is refused')
 
   await redis.start()
   const kept = await settle(history, (messages) => messages.length === 2, 10_000)
@@ -80,4 +84,6 @@ t.test('Redis frozen: a chat delivered at once is not delivered twice here nor s
   t.same((await alice.quiet()).filter((f) => f.type === 'chat-message'), [], 'the sender saw "frozen" once')
   t.same((await carol.quiet()).filter((f) => f.type === 'chat-message'), [], 'so did its peer')
   t.same((await history()).map((m) => m.text), ['frozen', 'thawed'], 'stored once')
+  alice.send({ type: 'chat-history', payload: { before: own.id } })
+  t.same((await alice.waitFor('chat-history', 3000)).payload, { messages: [], more: false }, 'the id the sender\'s server gave it still names it in the history')
 })

@@ -173,3 +173,36 @@ t.test('chat counts as activity: a chat-history does not', async (t) => {
   const stored = await settle(async () => (await app.usersInRedis('hall')).alice, (e) => e?.lastActive === after, 5000)
   t.equal(stored?.lastActive, after, 'the Redis entry holds lastActive too')
 })
+
+t.test('a resume and a take-over get the history too', async (t) => {
+  const app = await startApp(t)
+  await app.defineSpace({ id: 'hall' })
+  const { c: alice } = await client(t, app, 'alice')
+  await say(alice, 'remember me')
+  const { c: tab, joined: tookOver } = await client(t, app, 'alice')
+  t.equal(tookOver.resumed, true)
+  t.same((tookOver.chat as ChatMessage[]).map((m) => m.text), ['remember me'], 'a take-over')
+  await alice.closed
+  await tab.close()
+  await settle(() => app.usersInRedis('hall'), (users) => users.alice?.connected === false)
+  const { joined: back } = await client(t, app, 'alice')
+  t.equal(back.resumed, true)
+  t.same((back.chat as ChatMessage[]).map((m) => m.text), ['remember me'], 'a resume')
+})
+
+t.test('a chat still reaches everyone here when the server\'s Pub/Sub connection was cut: caught up from the stream', async (t) => {
+  const app = await startApp(t)
+  await app.defineSpace({ id: 'hall' })
+  const { c: alice } = await client(t, app, 'alice')
+  const { c: bob } = await client(t, app, 'bob')
+  await say(alice, 'before')
+  await bob.waitFor('chat-message')
+  const subscriber = app.app.redis.subscriber
+  if (subscriber === undefined) throw new Error('no subscriber')
+  subscriber.stream.destroy()
+  alice.send({ type: 'chat', payload: { text: 'while cut' } })
+  t.equal((await alice.waitFor('chat-message', 8000)).payload.text, 'while cut', 'the sender gets it')
+  t.equal((await bob.waitFor('chat-message', 8000)).payload.text, 'while cut', 'so does its peer')
+  await say(alice, 'after')
+  t.same((await bob.quiet()).filter((f) => f.type === 'chat-message').map((f) => f.payload.text), ['after'], 'once each, in order')
+})

@@ -115,6 +115,8 @@ t.test('cleanChatText removes control characters but \\n and \\t, trims, and cou
   t.equal(cleanChatText('x'.repeat(501), 500), undefined, '501 code points')
   t.equal(cleanChatText('😀'.repeat(500), 500), '😀'.repeat(500), '500 emoji are 500 code points (1,000 UTF-16 units)')
   t.equal(cleanChatText('😀'.repeat(501), 500), undefined, '501 emoji')
+  t.equal(cleanChatText('a\ud800b', 500), undefined, 'a lone surrogate is not text')
+  t.equal(cleanChatText('\udc00', 500), undefined, 'nor a lone low one')
 })
 
 t.test('heartbeat-response is accepted whatever its payload (PROTOCOL §2: "any")', async (t) => {

@@ -259,10 +259,10 @@ t.test('chat reaches everyone in the space, the sender too, and the next joiner 
   t.same(dave.peer.welcome().chat, [message.payload], 'a joiner reads it in space-joined.chat')
   t.ok(sessions.calls.includes('chat hall'), 'counted for the analytics')
 
-  const first = await rooms.chatHistory(bob.member, undefined, 10)
+  const first = await rooms.chatHistory(bob.member, bob.peer, undefined, 10)
   t.equal(first, 'sent')
   t.same(bob.peer.told.at(-1), { kind: 'chat-history', messages: [message.payload], more: false }, 'a page of history')
-  t.equal(await rooms.chatHistory(bob.member, 'no-such-id', 10), 'unknown', 'an unknown `before` is said to be unknown')
+  t.equal(await rooms.chatHistory(bob.member, bob.peer, 'no-such-id', 10), 'unknown', 'an unknown `before` is said to be unknown')
 })
 
 t.test('an idle user is told once to peers; their next activity ends it, told before the activity itself', async (t) => {
@@ -319,4 +319,26 @@ t.test('sessions: a fresh entry starts one, a resume and a take-over continue it
     'ended hall after its start',
     'started hall alice', 'occupancy hall'
   ])
+})
+
+t.test('an idle user who drops and comes back is told active again before their join; a new UTC day counts who is here', async (t) => {
+  const { rooms, join, sessions } = setup(t, { idleAfterMs: 20 })
+  const alice = await join('alice')
+  const bob = await join('bob')
+  await new Promise((resolve) => setTimeout(resolve, 40))
+  rooms.markIdle()
+  t.ok(alice.member.idle)
+  rooms.drop(alice.member, alice.peer)
+  // Her ghost's lastActive is old: the store has it as the member left it.
+  bob.peer.frames.length = 0
+  const back = await join('alice')
+  t.same(bob.peer.frames.map((f) => `${f.type} ${String(f.payload.idle ?? '')}`), ['user-idle false', 'user-joined-space '],
+    'user-idle false, then the join')
+  t.equal(back.member.idle, false)
+
+  sessions.calls.length = 0
+  rooms.markIdle(Date.now() + 86_400_000)
+  t.same(sessions.calls, ['occupancy hall'], 'each room\'s occupancy at the first pass of a new day')
+  rooms.markIdle(Date.now() + 86_400_000 + 1000)
+  t.same(sessions.calls, ['occupancy hall'], 'once a day')
 })

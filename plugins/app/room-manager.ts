@@ -65,6 +65,7 @@ export default fp(async function roomManager (fastify) {
   cluster.setHandler({
     onSpaceEvents: (spaceId, from, events) => rooms.onSpaceEvents(spaceId, from, events),
     onChat: (spaceId, message, nonce) => chat.received(spaceId, message, nonce),
+    onResubscribed: (spaceIds) => { void chat.catchUp(spaceIds) },
     onControl: (_from, event) => admin.onControl(event)
   })
   await cluster.start()

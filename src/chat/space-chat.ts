@@ -30,6 +30,8 @@ interface Held {
   loading: Promise<void> | undefined
   /** What arrived while the history was being read: laid after what the read returns. */
   during: ChatMessage[] | undefined
+  /** The newest entry id delivered or read here: what comes on the channel at or before it is not new. */
+  lastEntryId: string | undefined
 }
 
 /** A message accepted here, and the nonce that tells its own echo from the others'. */
@@ -98,7 +100,7 @@ export class SpaceChat implements ChatLink {
   }
 
   load (spaceId: string): Promise<void> {
-    const held = getOrCreate(this.#held, spaceId, (): Held => ({ messages: [], ids: new Set(), loaded: false, loading: undefined, during: undefined }))
+    const held = getOrCreate(this.#held, spaceId, (): Held => ({ messages: [], ids: new Set(), loaded: false, loading: undefined, during: undefined, lastEntryId: undefined }))
     if (held.loaded || this.#historyOnJoin === 0) return Promise.resolve()
     held.loading ??= this.#read(spaceId, held).finally(() => { held.loading = undefined })
     return held.loading
@@ -124,6 +126,8 @@ export class SpaceChat implements ChatLink {
     held.during = undefined
     if (this.#held.get(spaceId) !== held) return
     const read = entries.reverse().map(decodeEntry)
+    const newest = entries.at(-1)?.[0]
+    if (newest !== undefined && isAfter(newest, held.lastEntryId)) held.lastEntryId = newest
     const ids = new Set(read.map((m) => m.id))
     held.messages = [...read, ...during.filter((m) => !ids.has(m.id))]
     held.ids = new Set(held.messages.map((m) => m.id))
@@ -208,7 +212,8 @@ export class SpaceChat implements ChatLink {
     const message: ChatMessage = { id: `${draft.sentAt}-${(++this.#sent).toString(36)}-${this.#tag}`, ...draft }
     this.#deliveredHere.add(nonce)
     if (this.#unwritten.length >= MAX_UNWRITTEN) {
-      this.#unwritten.shift()
+      const dropped = this.#unwritten.shift()
+      if (dropped !== undefined) this.#deliveredHere.delete(dropped.nonce)
       this.#log.warn({ spaceId }, 'Too many chat messages wait for Redis: the oldest will not be in the history')
     }
     this.#unwritten.push({ spaceId, message, nonce })
@@ -216,13 +221,35 @@ export class SpaceChat implements ChatLink {
     this.#deliver(spaceId, message)
   }
 
-  /** A message from a space's channel (this server's own too). */
+  /** A message from a space's channel (this server's own too), its id the entry's. */
   received (spaceId: string, message: ChatMessage, nonce: string): void {
-    if (this.#deliveredHere.has(nonce)) return
     const held = this.#held.get(spaceId)
-    if (held?.ids.has(message.id) === true) return
+    if (held !== undefined) {
+      // Read with the history already, or caught up after a reconnect: not new.
+      if (!isAfter(message.id, held.lastEntryId)) return
+      held.lastEntryId = message.id
+    }
+    if (this.#deliveredHere.has(nonce)) return
     this.#hold(spaceId, message)
     this.#deliver(spaceId, message)
+  }
+
+  /**
+   * The channel was lost for a while (its connection dropped): what the stream got meanwhile is
+   * delivered now, in its order, so that no user here misses a message.
+   */
+  async catchUp (spaceIds: string[]): Promise<void> {
+    for (const spaceId of spaceIds) {
+      const from = this.#held.get(spaceId)?.lastEntryId
+      if (from === undefined) continue
+      let entries: StreamEntry[]
+      try {
+        entries = await this.#redis.xrange(this.#keys.spaceChat(spaceId), `(${from}`, '+', 'COUNT', this.#historyMax) as StreamEntry[]
+      } catch {
+        continue
+      }
+      for (const entry of entries) this.received(spaceId, decodeEntry(entry), fieldOf(entry, 'k') ?? '')
+    }
   }
 
   /** Writes back what was delivered while Redis was away, in order; what fails waits for the next try. */
@@ -241,7 +268,7 @@ export class SpaceChat implements ChatLink {
     for (const [spaceId, messages] of bySpace) {
       const args: Array<string | number> = [this.#historyMax, this.#ttlSeconds]
       for (const { message, nonce } of messages) args.push(message.id, message.userId, message.username, message.text, message.sentAt, nonce)
-      pipeline.plazaChatRestore(this.#keys.spaceChat(spaceId), ...args)
+      pipeline.plazaChatRestore(this.#keys.spaceChat(spaceId), this.#keys.spaceChatIds(spaceId), ...args)
     }
     let replies: Array<[Error | null, unknown]> | null = null
     try {
@@ -277,7 +304,7 @@ export class SpaceChat implements ChatLink {
   async page (spaceId: string, before: string | undefined, limit: number): Promise<ChatPage | undefined> {
     let entries: StreamEntry[] | null
     try {
-      entries = await this.#redis.plazaChatPage(this.#keys.spaceChat(spaceId), before ?? '', limit + 1)
+      entries = await this.#redis.plazaChatPage(this.#keys.spaceChat(spaceId), this.#keys.spaceChatIds(spaceId), before ?? '', limit + 1)
     } catch (err) {
       this.#log.debug({ err, spaceId }, `Could not read the chat history of space ${spaceId}; answering from memory`)
       return this.#pageHeld(spaceId, before, limit)
@@ -286,12 +313,16 @@ export class SpaceChat implements ChatLink {
     return { messages: entries.slice(0, limit).reverse().map(decodeEntry), more: entries.length > limit }
   }
 
-  /** Redis away: the page is what this server holds (no more than that is known). */
-  #pageHeld (spaceId: string, before: string | undefined, limit: number): ChatPage {
+  /**
+   * Redis away: the page is what this server holds. Older messages may exist beyond it when it holds
+   * as many as it keeps; a `before` it does not hold cannot be told from an unknown one.
+   */
+  #pageHeld (spaceId: string, before: string | undefined, limit: number): ChatPage | undefined {
     const messages = this.#held.get(spaceId)?.messages ?? []
     const end = before === undefined ? messages.length : messages.findIndex((m) => m.id === before)
-    const older = messages.slice(0, Math.max(end, 0))
-    return { messages: older.slice(-limit), more: false }
+    if (end < 0) return undefined
+    const full = messages.length >= this.#historyOnJoin
+    return { messages: messages.slice(Math.max(0, end - limit), end), more: end > limit || full }
   }
 
   /** The last `limit` messages of a space, oldest first, from Redis (for the admin API; rejects when Redis does not answer). */
@@ -302,8 +333,8 @@ export class SpaceChat implements ChatLink {
 
   /** Deletes a space's history for everyone (the other servers are told by the caller: `cleared`). */
   async clear (spaceId: string): Promise<void> {
+    await this.#redis.del(this.#keys.spaceChat(spaceId), this.#keys.spaceChatIds(spaceId))
     this.cleared(spaceId)
-    await this.#redis.del(this.#keys.spaceChat(spaceId))
   }
 
   /** A space's history was deleted: nothing of it is held or written back from here. */
@@ -313,6 +344,7 @@ export class SpaceChat implements ChatLink {
       held.messages = []
       held.ids.clear()
     }
+    for (const u of this.#unwritten) if (u.spaceId === spaceId) this.#deliveredHere.delete(u.nonce)
     this.#unwritten = this.#unwritten.filter((u) => u.spaceId !== spaceId)
   }
 
@@ -359,6 +391,22 @@ export class SpaceChat implements ChatLink {
     if (extra <= 0) return
     for (const m of held.messages.splice(0, extra)) held.ids.delete(m.id)
   }
+}
+
+/** One field of a stream entry. */
+function fieldOf ([, fields]: StreamEntry, name: string): string | undefined {
+  for (let i = 0; i + 1 < fields.length; i += 2) if (fields[i] === name) return fields[i + 1]
+  return undefined
+}
+
+/** Whether `id` is a stream entry id later than `than` (an id of a server's making never is). */
+function isAfter (id: string, than: string | undefined): boolean {
+  const match = /^(\d+)-(\d+)$/.exec(id)
+  if (match === null) return false
+  if (than === undefined) return true
+  const [ms, seq] = than.split('-').map(Number) as [number, number]
+  const [idMs, idSeq] = [Number(match[1]), Number(match[2])]
+  return idMs > ms || (idMs === ms && idSeq > seq)
 }
 
 /** A stream entry as the message it holds; its id is the entry's unless written back with its own. */

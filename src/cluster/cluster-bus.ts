@@ -37,6 +37,8 @@ export interface BusHandler {
   onSpaceEvents: (spaceId: string, from: string, events: BusEvent[]) => void
   /** A chat message, from any server this one included, in the order of the space's history. */
   onChat: (spaceId: string, message: ChatMessage, nonce: string) => void
+  /** The subscriptions were made again after the subscriber's connection was lost: what was said meanwhile was not heard. */
+  onResubscribed?: (spaceIds: string[]) => void
   onControl: (from: string, event: ControlEvent) => void
 }
 
@@ -230,8 +232,13 @@ export class ClusterBus implements ClusterLink {
 
   async #resubscribe (): Promise<void> {
     const channels = [this.#keys.controlChannel, ...[...this.#subscribed.keys()].map((id) => this.#keys.spaceChannel(id))]
-    await this.#subscriber.subscribe(...channels).catch(() => { /* the next 'ready' tries again */ })
+    try {
+      await this.#subscriber.subscribe(...channels)
+    } catch {
+      return // the next 'ready' tries again
+    }
     for (const spaceId of this.#subscribed.keys()) this.publish(spaceId, { kind: 'hello' })
+    this.#handler?.onResubscribed?.([...this.#subscribed.keys()])
   }
 
   #onMessage (channel: string, text: string): void {

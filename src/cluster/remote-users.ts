@@ -40,6 +40,12 @@ export class RemoteUsers {
     this.#bySpace.get(spaceId)?.delete(userId)
   }
 
+  /** The user was active at `at` (their chat came through): a joiner's snapshot shows it. */
+  touch (spaceId: string, userId: string, at: number): void {
+    const user = this.#bySpace.get(spaceId)?.get(userId)
+    if (user !== undefined && at > user.lastActive) user.lastActive = at
+  }
+
   /** This server left the space: nobody there is followed any more. */
   forgetSpace (spaceId: string): void {
     this.#bySpace.delete(spaceId)

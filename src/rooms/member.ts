@@ -30,6 +30,8 @@ export class Member implements PresenceRecord {
   lastActive: number
   /** Since the user went idle (PROTOCOL §10) and until their next activity. */
   idle = false
+  /** When other servers were last told of an `active` message alone. */
+  activeNoticeAt = 0
   /** When the session began: now for a fresh entry, the stored one's for a resume or a take-over. */
   sessionStart: number
   connected = true

@@ -105,6 +105,8 @@ export class RoomManager {
   readonly #idleAfterMs: number
   /** One pass over every member finds who went idle: no timer per user. */
   readonly #idleTimer: NodeJS.Timeout
+  /** The UTC day of the last idle pass (days since the epoch). */
+  #day = Math.floor(Date.now() / 86_400_000)
   /** What the bus's events of other servers need of the rooms here. */
   readonly #local: LocalRooms = {
     isHere: (spaceId, userId) => this.#rooms.get(spaceId)?.has(userId) === true,
@@ -120,7 +122,11 @@ export class RoomManager {
     this.#presence = options.presence
     this.#cluster = options.cluster ?? LOCAL_ONLY
     this.#chat = options.chat ?? new LocalChat()
-    this.#chat.onDeliver((spaceId, message) => this.#broadcast(this.#rooms.get(spaceId), { kind: 'chat', message }))
+    this.#chat.onDeliver((spaceId, message) => {
+      // A chat is its sender's activity: another server's user is known active from it.
+      this.#remote.touch(spaceId, message.userId, message.sentAt)
+      this.#broadcast(this.#rooms.get(spaceId), { kind: 'chat', message })
+    })
     this.#analytics = options.analytics ?? NO_ANALYTICS
     this.#serverId = options.serverId
     this.#log = options.log
@@ -220,6 +226,10 @@ export class RoomManager {
       member = this.#seat(room, spaceId, identity, spawn.x, spawn.y, peer, previous?.sessionStart ?? now)
       this.counters.joins[resumed ? 'resume' : 'new']++
       fresh = previous === undefined
+      // Peers may know the ghost as idle: its return is activity, told before its join.
+      if (previous !== undefined && previous.lastActive <= now - this.#idleAfterMs) {
+        this.#tell(spaceId, { kind: 'idle', userId: member.userId, idle: false, lastActive: member.lastActive }, false, member)
+      }
       if (previousOwner !== undefined && previousOwner !== this.#serverId) {
         // Another server claimed the avatar just before us (a join there is still on its way to us):
         // it hands over, and everyone is told where the avatar stands now.
@@ -293,22 +303,27 @@ export class RoomManager {
     this.#chat.send(member.spaceId, { userId: member.userId, username: member.username, text, sentAt: now })
   }
 
-  /** A page of older messages for the asker; 'unknown' when `before` names no message of the space. */
-  async chatHistory (member: Member, before: string | undefined, limit: number): Promise<'sent' | 'unknown'> {
+  /**
+   * A page of older messages for the asker (that connection, even if a newer one has taken the
+   * avatar over meanwhile); 'unknown' when `before` names no message of the space.
+   */
+  async chatHistory (member: Member, asker: Peer, before: string | undefined, limit: number): Promise<'sent' | 'unknown'> {
     const page = await this.#chat.page(member.spaceId, before, limit)
     if (page === undefined) return 'unknown'
-    member.peer.tell({ kind: 'chat-history', messages: page.messages, more: page.more })
+    if (asker.isOpen) asker.tell({ kind: 'chat-history', messages: page.messages, more: page.more })
     return 'sent'
   }
 
   /** An `active` message: the user is at the keyboard without moving or chatting. */
   active (member: Member): void {
     const now = Date.now()
-    const told = member.lastActive
     this.#activity(member, now)
     this.#presence.save(member.spaceId, member)
     // Other servers' joiners see a recent lastActive; a notice every few seconds is enough for that.
-    if (now - told >= ACTIVE_NOTICE_MS) this.#cluster.publish(member.spaceId, { kind: 'active', userId: member.userId, lastActive: now })
+    if (now - member.activeNoticeAt >= ACTIVE_NOTICE_MS) {
+      member.activeNoticeAt = now
+      this.#cluster.publish(member.spaceId, { kind: 'active', userId: member.userId, lastActive: now })
+    }
   }
 
   /** Activity: an idle user is active again, and their peers hear it before the activity's own event. */
@@ -321,6 +336,12 @@ export class RoomManager {
 
   /** The idle pass: users without activity for IDLE_AFTER_MS become idle, told once to their peers. */
   markIdle (now = Date.now()): void {
+    // A new UTC day: whoever is here counts toward its peak from its first moment.
+    const day = Math.floor(now / 86_400_000)
+    if (day !== this.#day) {
+      this.#day = day
+      for (const spaceId of this.#rooms.keys()) this.#analytics.occupancyChanged(spaceId)
+    }
     const cutoff = now - this.#idleAfterMs
     for (const member of this.#members()) {
       if (member.idle || member.lastActive > cutoff) continue
@@ -384,7 +405,8 @@ export class RoomManager {
         void this.#presence.saveNow(spaceId, member)
         continue
       }
-      if (sessionStart !== undefined) this.#analytics.sessionEnded(spaceId, sessionStart, now)
+      // A deleted space's sessions ended with it (an entry written back by a late flush is not a session).
+      if (sessionStart !== undefined && this.#spaces.get(spaceId) !== undefined) this.#analytics.sessionEnded(spaceId, sessionStart, now)
       this.#remote.delete(spaceId, userId)
       // This server may not be in the space: the others are told whatever it knows of listeners.
       this.#tell(spaceId, { kind: 'left', userId, wasConnected }, true)

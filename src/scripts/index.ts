@@ -17,8 +17,8 @@ declare module 'ioredis' {
     plazaReapServer: (numberOfKeys: number, keys: string[], args: Array<string | number>) => Result<string[], Context>
     plazaPutSpace: (spaces: string, spaceId: string, definition: string, maxSpaces: number) => Result<number, Context>
     plazaChatAppend: (stream: string, ...args: Array<string | number>) => Result<string[], Context>
-    plazaChatRestore: (stream: string, ...args: Array<string | number>) => Result<number, Context>
-    plazaChatPage: (stream: string, before: string, count: number) => Result<StreamEntry[] | null, Context>
+    plazaChatRestore: (stream: string, ids: string, ...args: Array<string | number>) => Result<number, Context>
+    plazaChatPage: (stream: string, ids: string, before: string, count: number) => Result<StreamEntry[] | null, Context>
     plazaAnalyticsAdd: (day: string, expireAt: number, ...fieldsAndIncrements: Array<string | number>) => Result<number, Context>
     plazaAnalyticsPeak: (day: string, owners: string, expireAt: number) => Result<number, Context>
     plazaAnalyticsUniques: (set: string, hll: string, expireAt: number, setLimit: number, ...userIds: string[]) => Result<number, Context>
@@ -34,8 +34,8 @@ const SCRIPTS = {
   plazaReapServer: { file: 'reap-server.lua' },
   plazaPutSpace: { file: 'put-space.lua', numberOfKeys: 1 },
   plazaChatAppend: { file: 'chat-append.lua', numberOfKeys: 1 },
-  plazaChatRestore: { file: 'chat-restore.lua', numberOfKeys: 1 },
-  plazaChatPage: { file: 'chat-page.lua', numberOfKeys: 1 },
+  plazaChatRestore: { file: 'chat-restore.lua', numberOfKeys: 2 },
+  plazaChatPage: { file: 'chat-page.lua', numberOfKeys: 2 },
   plazaAnalyticsAdd: { file: 'analytics-add.lua', numberOfKeys: 1 },
   plazaAnalyticsPeak: { file: 'analytics-peak.lua', numberOfKeys: 2 },
   plazaAnalyticsUniques: { file: 'analytics-uniques.lua', numberOfKeys: 2 }
