@@ -45,7 +45,7 @@ export interface PlazaClientEvents extends ServerMessages {
    * on a rejoin those said while it was away. Once per message id; `client.chat` already has it.
    */
   chat: ChatMessage
-  /** The server refused a chat sent with sendChat(): it reached nobody. After the `error` event. */
+  /** The server refused a chat sent with sendChat(), whose text it carries: it reached nobody. After the `error` event. */
   'chat-refused': ChatRefusal
 }
 
@@ -132,16 +132,18 @@ export class PlazaClient extends Emitter<PlazaClientEvents> {
 
   /**
    * The space's chat as far as this client holds it, oldest first, one entry per message id: the
-   * join's last messages, then each one said, with older pages put before them by loadOlderChat().
-   * Replaced by a join's messages, except on a rejoin whose messages carry on from what is held.
+   * join's last messages, then each one said (the last 1,000), with older pages put before them by
+   * loadOlderChat(). Replaced by a join's messages, except on a rejoin whose messages carry on from
+   * what is held.
    */
   get chat (): readonly ChatMessage[] {
     return this.#view.chat
   }
 
   /**
-   * Whether messages older than `chat[0]` exist, as the last page of history said; undefined until
-   * one is asked for after a join (`space-joined` does not say).
+   * Whether messages older than `chat[0]` exist: as the last page of history said, false after a
+   * join that brought none, true once the oldest were dropped (1,000 are held); otherwise undefined
+   * until a page is asked for after a join.
    */
   get moreChat (): boolean | undefined {
     return this.#view.moreChat
@@ -211,7 +213,7 @@ export class PlazaClient extends Emitter<PlazaClientEvents> {
 
   /**
    * Says `text` to everyone in the space (the server cleans it: control characters out, trimmed,
-   * 1–500 characters). True when sent; false when the client is not connected to its space. A chat
+   * 1 to its MAX_CHAT_CHARS code points, 500 by default). True when sent; false when the client is not connected to its space. A chat
    * is never queued: said after a reconnection it could be out of place, so the caller decides.
    * Accepted, it comes back as a `chat` event like everyone's; refused, as `chat-refused`.
    */
