@@ -24,6 +24,8 @@ import {
   type SpaceJoined
 } from './messages.js'
 import { OfflineQueue } from './offline-queue.js'
+import { Timer } from './timer.js'
+import { cleanChatText } from '../src/protocol.js'
 import { EMPTY_VIEW, nextSpaceView, type Self, type SpaceView, withOlderChat, withSelfAt } from './space-view.js'
 
 export { type CloseInfo, type ConnectionStatus, type OfflineReason, PlazaClientError, type StatusChange } from './connection-status.js'
@@ -43,12 +45,16 @@ export interface PlazaClientEvents extends ServerMessages {
    * on a rejoin those said while it was away. Once per message id; `client.chat` already has it.
    */
   chat: ChatMessage
-  /** The server refused a chat sent with sendChat(): it reached nobody. After the `error` event. */
+  /** The server refused a chat sent with sendChat(), whose text it carries: it reached nobody. After the `error` event. */
   'chat-refused': ChatRefusal
 }
 
-/** Why the server refused a chat: `invalid-message` (empty or too long once cleaned) or `rate-limited`. */
-export type ChatRefusal = Omit<ServerError, 'close'>
+/**
+ * Why the server refused a chat (`invalid-message`: empty or too long once cleaned; `rate-limited`;
+ * `unknown-type`: a server without chat), and the `text` of the chat it was taken for, as it was
+ * given to sendChat().
+ */
+export type ChatRefusal = Omit<ServerError, 'close'> & { text: string }
 
 export interface PlazaClientOptions extends ConnectionOptions {
   /** How many messages wait while offline (moves count once: only the latest is kept). Default 64. */
@@ -61,11 +67,17 @@ export interface PlazaClientOptions extends ConnectionOptions {
   activeIntervalMs?: number
 }
 
-/** The errors that answer a chat or a chat-history request (unknown-type: a server without chat). */
-const CHAT_REFUSALS: ReadonlySet<string> = new Set([ErrorCode.InvalidMessage, ErrorCode.RateLimited, ErrorCode.UnknownType])
+/** The errors that answer a chat or a chat-history request. */
+const CHAT_REFUSALS: ReadonlySet<string> = new Set([ErrorCode.InvalidMessage, ErrorCode.RateLimited])
+
+/** How long loadOlderChat() waits for its page before it resolves with undefined (ms). */
+const HISTORY_TIMEOUT_MS = 10_000
 
 /** A page of history asked for and not answered yet. */
 interface HistoryRequest { promise: Promise<ChatHistory | undefined>, settle: (page: ChatHistory | undefined) => void }
+
+/** A chat sent and not answered yet: its text, and the text the server keeps of it if it takes it. */
+interface SentChat { text: string, cleaned: string | undefined }
 
 interface Waiter { spaceId: string, resolve: (joined: SpaceJoined) => void, reject: (err: PlazaClientError) => void }
 
@@ -78,9 +90,10 @@ export class PlazaClient extends Emitter<PlazaClientEvents> {
   #lastJoined: SpaceJoined | undefined
   /** What a rejoin brought that was said while this client was away: announced once it is connected. */
   #missedChat: ChatMessage[] = []
-  /** Chats sent on this connection that the server has neither delivered back nor refused yet. */
-  #chatsAwaiting = 0
+  /** Chats sent on this connection that the server has neither delivered back nor refused yet, oldest first. */
+  #chatsAwaiting: SentChat[] = []
   #history: HistoryRequest | undefined
+  readonly #historyTimer = new Timer()
   readonly #activeIntervalMs: number
   /** When this client last did what the server counts as activity (ms since epoch). */
   #lastActivityAt = 0
@@ -119,16 +132,18 @@ export class PlazaClient extends Emitter<PlazaClientEvents> {
 
   /**
    * The space's chat as far as this client holds it, oldest first, one entry per message id: the
-   * join's last messages, then each one said, with older pages put before them by loadOlderChat().
-   * Replaced by a join's messages, except on a rejoin whose messages carry on from what is held.
+   * join's last messages, then each one said (the last 1,000), with older pages put before them by
+   * loadOlderChat(). Replaced by a join's messages, except on a rejoin whose messages carry on from
+   * what is held.
    */
   get chat (): readonly ChatMessage[] {
     return this.#view.chat
   }
 
   /**
-   * Whether messages older than `chat[0]` exist, as the last page of history said; undefined until
-   * one is asked for after a join (`space-joined` does not say).
+   * Whether messages older than `chat[0]` exist: as the last page of history said, false after a
+   * join that brought none, true once the oldest were dropped (1,000 are held); otherwise undefined
+   * until a page is asked for after a join.
    */
   get moreChat (): boolean | undefined {
     return this.#view.moreChat
@@ -198,14 +213,15 @@ export class PlazaClient extends Emitter<PlazaClientEvents> {
 
   /**
    * Says `text` to everyone in the space (the server cleans it: control characters out, trimmed,
-   * 1–500 characters). True when sent; false when the client is not connected to its space. A chat
+   * 1 to its MAX_CHAT_CHARS code points, 500 by default). True when sent; false when the client is not connected to its space. A chat
    * is never queued: said after a reconnection it could be out of place, so the caller decides.
    * Accepted, it comes back as a `chat` event like everyone's; refused, as `chat-refused`.
    */
   sendChat (text: string): boolean {
     if (typeof text !== 'string') throw new TypeError('sendChat needs a string')
     if (this.status.status !== 'connected' || !this.#connection.send('chat', { text })) return false
-    this.#chatsAwaiting++
+    // No length limit here: a text too long for the server is found by its length when refused.
+    this.#chatsAwaiting.push({ text, cleaned: cleanChatText(text, Number.POSITIVE_INFINITY) })
     return true
   }
 
@@ -214,8 +230,8 @@ export class PlazaClient extends Emitter<PlazaClientEvents> {
    * `chat[0]` (the newest page when none is held), and resolves with the page once they are in
    * `chat`. Resolves at once with an empty page when `moreChat` is false; with undefined when no
    * page comes: not connected, the connection lost meanwhile, or the server refused the request
-   * (the oldest held is no longer in its history: `moreChat` becomes false). One request at a
-   * time: a call while one is out gets its promise.
+   * (the oldest held is no longer in its history: `moreChat` becomes false), or no answer within
+   * 10 s. One request at a time: a call while one is out gets its promise.
    */
   loadOlderChat (limit?: number): Promise<ChatHistory | undefined> {
     if (limit !== undefined && !(Number.isInteger(limit) && limit >= 1 && limit <= 100)) {
@@ -230,6 +246,8 @@ export class PlazaClient extends Emitter<PlazaClientEvents> {
     let settle: HistoryRequest['settle'] = () => {}
     const promise = new Promise<ChatHistory | undefined>((resolve) => { settle = resolve })
     this.#history = { promise, settle }
+    // An answer lost on the way must not block the next request for good.
+    this.#historyTimer.start(HISTORY_TIMEOUT_MS, () => { this.#settleHistory(undefined) })
     return promise
   }
 
@@ -294,11 +312,10 @@ export class PlazaClient extends Emitter<PlazaClientEvents> {
         this.#lastJoined = message.payload
         // Joining is activity; what was sent on the last connection is answered no more.
         this.#lastActivityAt = now
-        this.#chatsAwaiting = 0
+        this.#chatsAwaiting = []
         // On a rejoin, what was said meanwhile; on a first join, the chat is history, not news.
-        const held = new Set(before.chat.map((m) => m.id))
-        this.#missedChat = before.space?.id === message.payload.space.id && held.size > 0
-          ? this.#view.chat.filter((m) => !held.has(m.id))
+        this.#missedChat = before.space?.id === message.payload.space.id && before.chatIds.size > 0
+          ? this.#view.chat.filter((m) => !before.chatIds.has(m.id))
           : []
         return
       }
@@ -326,8 +343,10 @@ export class PlazaClient extends Emitter<PlazaClientEvents> {
   }
 
   #onChat (chat: ChatMessage, before: SpaceView): void {
-    if (chat.userId === this.#view.self?.userId && this.#chatsAwaiting > 0) {
-      this.#chatsAwaiting--
+    if (chat.userId === this.#view.self?.userId && this.#chatsAwaiting.length > 0) {
+      // Answered: the one of the same text, else the oldest (the server may clean differently).
+      const at = this.#chatsAwaiting.findIndex((sent) => sent.cleaned === chat.text)
+      this.#chatsAwaiting.splice(Math.max(0, at), 1)
       this.#lastActivityAt = Date.now()
     }
     this.emit('chat-message', chat)
@@ -336,32 +355,53 @@ export class PlazaClient extends Emitter<PlazaClientEvents> {
   }
 
   #onHistory (page: ChatHistory): void {
-    // A page nobody asked for through loadOlderChat() (a send() of its own) is told, not kept.
+    // A page nobody asked for through loadOlderChat() (a send() of its own), or one that came too late, is told, not kept.
+    if (this.#history !== undefined) this.#view = withOlderChat(this.#view, page)
+    this.emit('chat-history', page)
+    this.#settleHistory(page)
+  }
+
+  /** Ends the request for a page of history that is out, if one is. */
+  #settleHistory (page: ChatHistory | undefined): void {
     const request = this.#history
     this.#history = undefined
-    if (request !== undefined) this.#view = withOlderChat(this.#view, page)
-    this.emit('chat-history', page)
+    this.#historyTimer.clear()
     request?.settle(page)
   }
 
   /**
    * An error that closes nothing may answer a chat or a page of history; it names neither. A chat's
    * refusal is sent as the chat is read, a history's after a read from Redis, so with both out the
-   * error is taken for the chat's.
+   * error is taken for the chat's. An `unknown-type` (a server without chat) names the type it
+   * refuses: it answers a chat or a history request only when it names that type.
    */
   #onError ({ code, message, close }: ServerError): void {
-    if (close !== undefined || !CHAT_REFUSALS.has(code)) return
-    if (this.#chatsAwaiting > 0) {
-      this.#chatsAwaiting--
-      this.emit('chat-refused', { code, message })
+    if (close !== undefined) return
+    const answers = whatItAnswers(code, message)
+    if (answers === undefined) return
+    if (answers !== 'chat-history' && this.#chatsAwaiting.length > 0) {
+      const [sent] = this.#chatsAwaiting.splice(this.#refusedChat(code), 1)
+      if (sent !== undefined) this.emit('chat-refused', { code, message, text: sent.text })
       return
     }
-    const request = this.#history
-    if (request === undefined || code === ErrorCode.RateLimited) return
+    if (answers === 'chat' || this.#history === undefined || code === ErrorCode.RateLimited) return
     // The oldest held message is gone from the server's history, and so is everything before it.
-    this.#history = undefined
     this.#view = { ...this.#view, moreChat: false }
-    request.settle(undefined)
+    this.#settleHistory(undefined)
+  }
+
+  /**
+   * Which of the chats awaiting an answer an error of `code` refuses. An accepted chat comes back
+   * after a write to Redis, a refusal at once: a chat's refusal may overtake the acceptance of one
+   * sent before it. So an `invalid-message` is taken for the oldest chat with nothing left once
+   * cleaned, or else for the longest (the server refuses only those above its MAX_CHAT_CHARS);
+   * anything else for the oldest.
+   */
+  #refusedChat (code: string): number {
+    if (code !== ErrorCode.InvalidMessage) return 0
+    const lengths = this.#chatsAwaiting.map((sent) => (sent.cleaned === undefined ? -1 : codePoints(sent.cleaned)))
+    const empty = lengths.indexOf(-1)
+    return empty !== -1 ? empty : lengths.indexOf(Math.max(...lengths))
   }
 
   #onJoined (joined: SpaceJoined): void {
@@ -381,10 +421,8 @@ export class PlazaClient extends Emitter<PlazaClientEvents> {
     if (failure !== undefined) for (const waiter of this.#waiters.splice(0)) waiter.reject(failure)
     if (status.status !== 'connected') {
       // Nothing sent on the connection that ended will be answered.
-      this.#chatsAwaiting = 0
-      const request = this.#history
-      this.#history = undefined
-      request?.settle(undefined)
+      this.#chatsAwaiting = []
+      this.#settleHistory(undefined)
     }
     this.emit('status', status)
   }
@@ -398,6 +436,26 @@ export class PlazaClient extends Emitter<PlazaClientEvents> {
     this.#view = EMPTY_VIEW
     this.#lastJoined = undefined
   }
+}
+
+/**
+ * What an error that closes nothing may answer: `invalid-message` and `rate-limited` a chat or a
+ * request for history, without saying which; `unknown-type` (a server without chat) the message
+ * type it names, and only a chat or a history request is looked for.
+ */
+function whatItAnswers (code: string, message: string): 'chat' | 'chat-history' | 'either' | undefined {
+  if (code === ErrorCode.UnknownType) {
+    const type = /"([^"]*)"/.exec(message)?.[1]
+    return type === 'chat' || type === 'chat-history' ? type : undefined
+  }
+  return CHAT_REFUSALS.has(code) ? 'either' : undefined
+}
+
+/** The length of a chat text as the server measures it: in code points. */
+function codePoints (text: string): number {
+  let count = 0
+  for (const _ of text) count++
+  return count
 }
 
 export type { Position }

@@ -14,17 +14,30 @@ export interface SpaceView {
   readonly users: PeerMap
   /** The space joined: size and obstacles. */
   readonly space: SpaceInfo | undefined
-  /** The space's chat as far as this client holds it, oldest first, one entry per message id. */
-  readonly chat: readonly ChatMessage[]
   /**
-   * Whether messages older than `chat[0]` exist: as the last page of history said; undefined when
-   * no page was asked for since the join (`space-joined` does not say).
+   * The space's chat as far as this client holds it, oldest first, one entry per message id; at
+   * most MAX_HELD_CHAT once a message is added (see there).
+   */
+  readonly chat: readonly ChatMessage[]
+  /** The ids of `chat`'s messages. */
+  readonly chatIds: ReadonlySet<string>
+  /**
+   * Whether messages older than `chat[0]` exist: as the last page of history said, true once old
+   * messages were dropped for MAX_HELD_CHAT, false after a join that brought none; undefined when
+   * the join does not tell and no page was asked for since.
    */
   readonly moreChat: boolean | undefined
 }
 
+/**
+ * The most messages a view holds after a chat message or a join: the oldest go first (they are
+ * still on the server, so `moreChat` becomes true). A page of older messages is added whole, since
+ * the reader asked for it; the next message brings the list back down.
+ */
+export const MAX_HELD_CHAT = 1000
+
 /** Before any space is joined, and after it is left. */
-export const EMPTY_VIEW: SpaceView = { self: undefined, users: PeerMap.EMPTY, space: undefined, chat: [], moreChat: undefined }
+export const EMPTY_VIEW: SpaceView = { self: undefined, users: PeerMap.EMPTY, space: undefined, chat: [], chatIds: new Set(), moreChat: undefined }
 
 /**
  * The view after `message`, heard at `now` (ms since epoch: a peer's join or move makes them active
@@ -70,12 +83,12 @@ export function nextSpaceView (view: SpaceView, message: ServerMessage, now: num
     }
     case 'chat-message': {
       const chat = message.payload
-      if (view.chat.some((held) => held.id === chat.id)) return view
+      if (view.chatIds.has(chat.id)) return view
       // An accepted chat is activity: its sender is active as of when the server took it.
       const sender = users.get(chat.userId)
       return {
         ...view,
-        chat: [...view.chat, { ...chat }],
+        ...capped([...view.chat, { ...chat }], view.moreChat),
         users: sender === undefined ? users : users.with({ ...sender, idle: false, lastActive: Math.max(sender.lastActive, chat.sentAt) })
       }
     }
@@ -94,13 +107,20 @@ export function nextSpaceView (view: SpaceView, message: ServerMessage, now: num
  * whose messages carry on from what is held, what is held before them is kept (older pages stay
  * loaded); otherwise (a first join, or more was said while away than a join carries) they replace it.
  */
-function joinedChat (view: SpaceView, spaceId: string, chat: ChatMessage[]): Pick<SpaceView, 'chat' | 'moreChat'> {
+function joinedChat (view: SpaceView, spaceId: string, chat: ChatMessage[]): Pick<SpaceView, 'chat' | 'chatIds' | 'moreChat'> {
   const fresh = chat.map((message) => ({ ...message }))
   const first = chat[0]
-  if (view.space?.id !== spaceId || first === undefined) return { chat: fresh, moreChat: undefined }
+  // A join brings the space's last messages: none means there is nothing older either.
+  if (first === undefined) return { chat: fresh, chatIds: new Set(), moreChat: false }
+  if (view.space?.id !== spaceId || !view.chatIds.has(first.id)) return capped(fresh, undefined)
   const at = view.chat.findIndex((held) => held.id === first.id)
-  if (at === -1) return { chat: fresh, moreChat: undefined }
-  return { chat: [...view.chat.slice(0, at), ...fresh], moreChat: view.moreChat }
+  return capped([...view.chat.slice(0, at), ...fresh], view.moreChat)
+}
+
+/** `chat` with its ids, without its oldest messages beyond MAX_HELD_CHAT (then older ones exist). */
+function capped (chat: readonly ChatMessage[], moreChat: boolean | undefined): Pick<SpaceView, 'chat' | 'chatIds' | 'moreChat'> {
+  const kept = chat.length > MAX_HELD_CHAT ? chat.slice(chat.length - MAX_HELD_CHAT) : chat
+  return { chat: kept, chatIds: new Set(kept.map((message) => message.id)), moreChat: kept === chat ? moreChat : true }
 }
 
 /**
@@ -108,9 +128,9 @@ function joinedChat (view: SpaceView, spaceId: string, chat: ChatMessage[]): Pic
  * none, the newest page), put before what is held; a message already held is not added again.
  */
 export function withOlderChat (view: SpaceView, page: ChatHistory): SpaceView {
-  const held = new Set(view.chat.map((message) => message.id))
-  const older = page.messages.filter((message) => !held.has(message.id)).map((message) => ({ ...message }))
-  return { ...view, chat: [...older, ...view.chat], moreChat: page.more }
+  const older = page.messages.filter((message) => !view.chatIds.has(message.id)).map((message) => ({ ...message }))
+  const chat = [...older, ...view.chat]
+  return { ...view, chat, chatIds: new Set(chat.map((message) => message.id)), moreChat: page.more }
 }
 
 /** The view with you on `to`: a move of your own as it is sent, ahead of the server's answer. */

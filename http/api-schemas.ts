@@ -40,8 +40,8 @@ export const SpaceUsersReply = Type.Object({
     x: Type.Integer(),
     y: Type.Integer(),
     connected: Type.Boolean({ description: 'false for a ghost: dropped, waiting to resume' }),
-    lastActive: Type.Optional(Type.Number({ description: 'ms since epoch of the user\'s last activity' })),
-    idle: Type.Optional(Type.Boolean({ description: 'no activity for IDLE_AFTER_MS' }))
+    lastActive: Type.Number({ description: 'ms since epoch of the user\'s last activity' }),
+    idle: Type.Boolean({ description: 'no activity for IDLE_AFTER_MS' })
   }, open))
 }, { ...open, description: 'Everyone Redis holds in the space, across servers, by name' })
 

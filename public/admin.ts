@@ -2,14 +2,19 @@
  * The operator's page at /admin: asks for the admin token (kept in this tab's sessionStorage only),
  * then lists the spaces with their users across servers and, for the space selected, who is in it
  * and its last 30 days (PROTOCOL §7, §11). Polls while the tab is visible, well within the admin
- * routes' rate limit (ADMIN_RATE_LIMIT_PER_MIN, 120 a minute by default): two requests every poll,
- * two more every sixth. Every text that comes from the server goes in as textContent.
+ * routes' rate limit (ADMIN_RATE_LIMIT_PER_MIN, 120 a minute by default): the selected space's users
+ * every 5 s, the counts every 15 s, the space list and the space's days every 30 s. Every text that
+ * comes from the server goes in as textContent.
  */
 
 const TOKEN_KEY = 'plaza.admin-token'
 const POLL_MS = 5000
+/** The counts (`/admin/stats`, which reads every space) are read every this many polls. */
+const COUNTS_EVERY = 3
 /** The space list and a space's days change slowly: read them every this many polls. */
 const SLOW_EVERY = 6
+/** No poll starts sooner than this after the last one, and no space is read again sooner (ms). */
+const MIN_GAP_MS = 2000
 const DAYS = 30
 const SVG = 'http://www.w3.org/2000/svg'
 const REFUSED = 'The server refused this token (401 Unauthorized). Enter the admin token again.'
@@ -17,7 +22,7 @@ const REFUSED = 'The server refused this token (401 Unauthorized). Enter the adm
 interface SpaceDefinition { id: string, width: number, height: number }
 interface SpaceCount { spaceId: string, userCount: number, ghostCount: number }
 interface Stats { cluster: { spacesWithUsers: SpaceCount[] } | null }
-interface SpaceUser { userId: string, username: string, x: number, y: number, connected: boolean, lastActive?: number, idle?: boolean }
+interface SpaceUser { userId: string, username: string, x: number, y: number, connected: boolean, lastActive: number, idle: boolean }
 interface Day { date: string, visits: number, uniqueUsers: number, peakUsers: number, sessions: number, avgSessionMs: number | null, chatMessages: number }
 interface Analytics { spaceId: string, days: Day[] }
 
@@ -55,10 +60,24 @@ const ui = {
 
 let spaces: SpaceDefinition[] = []
 let counts = new Map<string, SpaceCount>()
-let selected: string | undefined = decodeURIComponent(location.hash.slice(1)) || undefined
+let selected: string | undefined = selectedInAddress()
 let polls = 0
 let timer: ReturnType<typeof setTimeout> | undefined
 let reading = false
+/** When the last poll started (ms since epoch). */
+let lastPollAt = 0
+/** The space last read, and when: a click on it again soon after waits (ms since epoch). */
+let lastSpaceRead = { spaceId: '', at: 0 }
+let spaceTimer: ReturnType<typeof setTimeout> | undefined
+
+/** The space named in the address's fragment; none when the fragment is not valid percent-encoding. */
+function selectedInAddress (): string | undefined {
+  try {
+    return decodeURIComponent(location.hash.slice(1)) || undefined
+  } catch {
+    return undefined
+  }
+}
 
 /** One admin request with this tab's token: the parsed JSON, or Unauthorized, or HttpError. */
 async function api<T> (path: string): Promise<T> {
@@ -113,6 +132,7 @@ function setStatus (text: string, error = false): void {
 
 function askForToken (message = ''): void {
   stopPolling()
+  clearTimeout(spaceTimer)
   sessionStorage.removeItem(TOKEN_KEY)
   ui.console.hidden = true
   ui.signOut.hidden = true
@@ -149,20 +169,33 @@ function stopPolling (): void {
   timer = undefined
 }
 
-function schedule (): void {
+function schedule (delay = POLL_MS): void {
   stopPolling()
-  if (document.visibilityState === 'visible' && !ui.console.hidden) timer = setTimeout(() => { void poll() }, POLL_MS)
+  if (document.visibilityState === 'visible' && !ui.console.hidden) timer = setTimeout(() => { void poll() }, delay)
 }
 
-/** Reads what the page shows: counts and the selected space's users each time, the rest every SLOW_EVERY polls. */
+/**
+ * Reads what the page shows: the selected space's users each time, the counts every COUNTS_EVERY
+ * polls, the rest every SLOW_EVERY. A poll asked for within MIN_GAP_MS of the last one (a tab shown
+ * again at once) waits until that much time has passed.
+ */
 async function poll (): Promise<void> {
   if (reading) return
+  const wait = lastPollAt + MIN_GAP_MS - Date.now()
+  if (wait > 0) {
+    schedule(wait)
+    return
+  }
   reading = true
-  const slow = polls++ % SLOW_EVERY === 0
+  lastPollAt = Date.now()
+  const slow = polls % SLOW_EVERY === 0
+  const withCounts = polls % COUNTS_EVERY === 0
+  polls++
   try {
-    const reads: Array<Promise<unknown>> = [readCounts()]
+    const reads: Array<Promise<unknown>> = []
+    if (withCounts) reads.push(readCounts())
     if (slow) reads.push(readSpaces())
-    if (selected !== undefined) reads.push(readSpace(selected, slow))
+    if (selected !== undefined && !readLately(selected)) reads.push(readSpace(selected, slow))
     const failed = (await Promise.allSettled(reads)).flatMap((r) => (r.status === 'rejected' ? [r.reason as unknown] : []))
     if (failed.some((err) => err instanceof Unauthorized)) {
       askForToken(REFUSED)
@@ -234,20 +267,34 @@ function showSpace (spaceId: string): void {
 }
 
 function select (spaceId: string): void {
+  // Shown and read already: a second click asks nothing more of the server.
+  if (spaceId === selected && !ui.spacePanel.hidden) return
   selected = spaceId
   history.replaceState(null, '', `#${encodeURIComponent(spaceId)}`)
   showSpace(spaceId)
   renderSpaces()
-  readSpace(spaceId, true).catch((err: unknown) => {
-    if (err instanceof Unauthorized) askForToken(REFUSED)
-    else setStatus(`Could not read space ${spaceId}: ${(err as Error).message}`, true)
-  })
+  clearTimeout(spaceTimer)
+  // Back to the space read a moment ago: read it again once MIN_GAP_MS has passed.
+  const wait = readLately(spaceId) ? lastSpaceRead.at + MIN_GAP_MS - Date.now() : 0
+  spaceTimer = setTimeout(() => {
+    if (spaceId !== selected) return
+    readSpace(spaceId, true).catch((err: unknown) => {
+      if (err instanceof Unauthorized) askForToken(REFUSED)
+      else setStatus(`Could not read space ${spaceId}: ${(err as Error).message}`, true)
+    })
+  }, Math.max(0, wait))
 }
 
 // --- One space ---
 
+/** Whether `spaceId` was read within the last MIN_GAP_MS. */
+function readLately (spaceId: string): boolean {
+  return lastSpaceRead.spaceId === spaceId && Date.now() - lastSpaceRead.at < MIN_GAP_MS
+}
+
 /** The space's users, and with `withDays` its analytics; an answer for a space no longer selected is dropped. */
 async function readSpace (spaceId: string, withDays: boolean): Promise<void> {
+  lastSpaceRead = { spaceId, at: Date.now() }
   const days = withDays ? readDays(spaceId) : Promise.resolve()
   try {
     const { users } = await api<{ users: SpaceUser[] }>(path(spaceId, '/users'))
@@ -272,13 +319,13 @@ function renderUsers (users: SpaceUser[]): void {
   ui.usersEmpty.hidden = users.length > 0
   ui.usersEmpty.textContent = 'Nobody is in this space.'
   ui.users.tBodies[0]?.replaceChildren(...users.map((u) => {
-    const state = !u.connected ? 'ghost (dropped, may resume)' : u.idle === true ? 'connected, idle' : 'connected'
-    const active = u.lastActive === undefined ? '' : `${duration(Math.max(0, now - u.lastActive))} ago`
+    const state = !u.connected ? 'ghost (dropped, may resume)' : u.idle ? 'connected, idle' : 'connected'
+    const active = `${duration(Math.max(0, now - u.lastActive))} ago`
     const tr = row([u.username, u.userId, `(${u.x}, ${u.y})`, state, active])
     tr.dataset.userId = u.userId
     tr.dataset.connected = String(u.connected)
     if (!u.connected) tr.classList.add('ghost')
-    if (u.idle === true) tr.classList.add('idle')
+    if (u.idle) tr.classList.add('idle')
     return tr
   }))
 }

@@ -8,7 +8,14 @@ import { colorOf, draw } from './render.js'
 
 const $ = <T extends HTMLElement>(id: string): T => document.getElementById(id) as T
 
-const spaceId = decodeURIComponent(location.pathname.split('/')[2] ?? '')
+/** The space in the address, or '' when it is not valid percent-encoding (the server then says there is no such space). */
+const spaceId = ((): string => {
+  try {
+    return decodeURIComponent(location.pathname.split('/')[2] ?? '')
+  } catch {
+    return ''
+  }
+})()
 const TOKEN_KEY = `plaza.session.${spaceId}`
 const MOVE_EVERY_MS = 100
 /** How often "idle 3 min" is brought up to date. */
@@ -102,10 +109,10 @@ function enter (session: Session): void {
   current.on('status', showStatus)
   for (const event of ['users', 'space-joined', 'move-rejected', 'status', 'chat', 'chat-history'] as const) current.on(event, render)
   current.on('chat', (message) => { if (message.userId === current.self?.userId) chatToEnd = true })
-  current.on('chat-refused', ({ message }) => {
+  current.on('chat-refused', ({ message, text }) => {
     showChatNote(`Not sent: ${message}`)
     // Back in the box to be shortened or sent later, unless something else is being typed.
-    if (ui.chatInput.value === '') ui.chatInput.value = lastChat
+    if (ui.chatInput.value === '') ui.chatInput.value = text
   })
   current.on('status', (status) => {
     if (status.status === 'offline' && status.reason === 'bad-token' && session.username !== '') {
@@ -277,9 +284,10 @@ function renderPeople (): void {
 const chatItems = new Map<string, HTMLLIElement>()
 /** The next render scrolls to the newest message (after you said something). */
 let chatToEnd = false
-/** What was last sent: put back in the box if the server refuses it. */
-let lastChat = ''
 let loadingOlder = false
+/** What the chat panel shows: the client's chat it was built from, and the top line's state. */
+let shownChat: readonly ChatMessage[] = []
+let shownTop = ''
 
 const timeFormat = new Intl.DateTimeFormat(undefined, { hour: '2-digit', minute: '2-digit' })
 
@@ -304,33 +312,57 @@ function chatItem (message: ChatMessage): HTMLLIElement {
   return li
 }
 
+/**
+ * Brings the chat panel up to the client's chat, touching only what changed: new messages at the
+ * end, an older page at the top, the oldest gone; a list that does not carry on from what is shown
+ * (a join) is built again. A render for anything else (a peer moving) changes nothing here.
+ */
 function renderChat (): void {
   if (client === undefined) return
   const { chat, moreChat } = client
+  renderChatTop(chat.length, moreChat)
+  if (chat === shownChat) return
+  shownChat = chat
   const log = ui.chatLog
+  const list = ui.chatMessages
   // Read where the reader is before anything changes: at the newest message, or further up.
   const atEnd = log.scrollHeight - log.scrollTop - log.clientHeight < 24
-  const anchor = ui.chatMessages.firstElementChild as HTMLElement | null
-  const anchorAt = anchor === null ? 0 : anchor.offsetTop - log.scrollTop
-  const held = new Set(chat.map((m) => m.id))
-  for (const id of chatItems.keys()) if (!held.has(id)) chatItems.delete(id)
-  ui.chatMessages.replaceChildren(...chat.map(chatItem))
-  renderChatTop(chat.length, moreChat)
+  const held = new Map(chat.map((message, at) => [message.id, at]))
+  const kept = [...list.children].filter((li): li is HTMLLIElement => li instanceof HTMLLIElement && held.has(li.dataset.id ?? ''))
+  const anchor = kept[0]
+  const anchorAt = anchor === undefined ? 0 : anchor.offsetTop - log.scrollTop
+  for (const [id, li] of chatItems) {
+    if (held.has(id)) continue
+    li.remove()
+    chatItems.delete(id)
+  }
+  const first = held.get(kept[0]?.dataset.id ?? '')
+  const last = held.get(kept.at(-1)?.dataset.id ?? '')
+  if (first === undefined || last === undefined || last - first + 1 !== kept.length) {
+    list.replaceChildren(...chat.map(chatItem))
+  } else {
+    list.prepend(...chat.slice(0, first).map(chatItem))
+    list.append(...chat.slice(last + 1).map(chatItem))
+  }
   if (atEnd || chatToEnd) {
     log.scrollTop = log.scrollHeight
   } else if (anchor?.isConnected === true) {
-    // Older messages came in above: what was being read stays where it was.
+    // Older messages came in above, or the oldest went: what was being read stays where it was.
     log.scrollTop = anchor.offsetTop - anchorAt
   }
   chatToEnd = false
 }
 
+/** The line above the messages: none yet, the start reached, loading, or a button for older ones. */
 function renderChatTop (held: number, more: boolean | undefined): void {
-  if (held === 0 && more !== true) {
+  const state = held === 0 && more !== true ? 'none' : more === false ? 'start' : loadingOlder ? 'loading' : 'button'
+  if (state === shownTop) return
+  shownTop = state
+  if (state === 'none') {
     ui.chatTop.textContent = 'No messages yet.'
-  } else if (more === false) {
+  } else if (state === 'start') {
     ui.chatTop.textContent = 'The start of the chat.'
-  } else if (loadingOlder) {
+  } else if (state === 'loading') {
     ui.chatTop.textContent = 'Loading older messages…'
   } else {
     const button = document.createElement('button')
@@ -370,7 +402,6 @@ ui.chatForm.addEventListener('submit', (event) => {
     showChatNote('Not sent: you are not connected.')
     return
   }
-  lastChat = text
   ui.chatInput.value = ''
 })
 

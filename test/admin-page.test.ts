@@ -4,18 +4,19 @@
  * browser (Debian's chromium driven by playwright-core).
  */
 import { existsSync } from 'node:fs'
-import { chromium, type Browser } from 'playwright-core'
+import type { Browser } from 'playwright-core'
 import t from 'tap'
 import type { Test } from 'tap'
 import { ADMIN_TOKEN, settle, startApp, type TestApp } from './helpers/app.js'
+import { CHROMIUM, launchBrowser } from './helpers/browser.js'
 import { TestClient } from './helpers/client.js'
 import { PrivateRedis } from './helpers/private-redis.js'
 
-const CHROMIUM = '/usr/bin/chromium'
 const WAIT = { timeout: 15_000 }
 const admin = { authorization: `Bearer ${ADMIN_TOKEN}` }
 
-interface User { userId: string, username: string, x: number, y: number, connected: boolean, lastActive?: number, idle?: boolean }
+interface User { userId: string, username: string, x: number, y: number, connected: boolean, lastActive: number, idle: boolean }
+interface Day { date: string, peakUsers: number }
 
 async function usersOf (plaza: TestApp, spaceId: string): Promise<{ status: number, body: { spaceId?: string, users?: User[], message?: string } }> {
   const response = await fetch(`${plaza.httpBase}/admin/spaces/${spaceId}/users`, { headers: admin })
@@ -43,6 +44,8 @@ t.test('GET /admin and /admin/ serve the page without a token; the data routes s
   t.equal((await fetch(`${plaza.httpBase}/admin/nothing-here`)).status, 401, 'other /admin paths answer only an operator')
   const script = await fetch(`${plaza.httpBase}/demo/admin.js`)
   t.equal(script.status, 200, 'the page\'s script is built and served')
+  t.equal((await fetch(`${plaza.httpBase}/demo/admin.html`)).status, 404, 'the page is not served without its headers')
+  t.equal((await fetch(`${plaza.httpBase}/demo/admin.js.map`)).status, 404, 'nor its script\'s source map')
 })
 
 t.test('GET /admin/spaces/:spaceId/users answers 401 without the token and 404 for an unknown space', async (t) => {
@@ -105,20 +108,26 @@ t.test('GET /admin/spaces/:spaceId/users answers 503 within a second or so when 
 })
 
 // A browser on a loaded 2-core machine is slow to start and to paint: more than the default minute.
-t.test('in a browser: the token is asked for, a wrong one is refused, the spaces, their users and the chart are shown', { timeout: 180_000, skip: existsSync(CHROMIUM) ? false : `no browser at ${CHROMIUM} (apt-get install chromium; .ci/run does)` }, async (t) => {
+t.test('in a browser: the token is asked for (and kept nowhere but the tab), a wrong one is refused, the spaces, their users and the chart are shown, and a newcomer appears', { timeout: 180_000, skip: existsSync(CHROMIUM) ? false : `no browser at ${CHROMIUM} (apt-get install chromium; .ci/run does)` }, async (t) => {
   const plaza = await startApp(t)
   await plaza.defineSpace({ id: 'hall', width: 8, height: 8 })
   await plaza.defineSpace({ id: 'quiet' })
   await joined(t, plaza, 'hall', 'alice', 'Alice')
   await joined(t, plaza, 'hall', 'bob', '<b>Bob</b>')
   await settle(() => usersOf(plaza, 'hall'), (r) => r.body.users?.length === 2)
+  // Today's peak counts both before the page reads it.
+  const analytics = await settle(async () => {
+    const response = await fetch(`${plaza.httpBase}/admin/spaces/hall/analytics?days=30`, { headers: admin })
+    return { status: response.status, days: (await response.json() as { days?: Day[] }).days ?? [] }
+  }, (r) => r.status !== 200 || (r.days[0]?.peakUsers ?? 0) >= 2)
+  t.equal(analytics.status, 200, 'the analytics route answers')
+  const today = analytics.days[0]
+  t.equal(today?.peakUsers, 2, 'today\'s peak: Alice and Bob')
 
-  const browser: Browser = await chromium.launch({
-    executablePath: CHROMIUM,
-    args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking']
-  })
+  const browser: Browser = await launchBrowser()
   t.teardown(() => browser.close())
-  const page = await browser.newPage({ viewport: { width: 1280, height: 900 } })
+  const context = await browser.newContext({ viewport: { width: 1280, height: 900 } })
+  const page = await context.newPage()
   const errors: string[] = []
   page.on('pageerror', (err) => errors.push(err.message))
   await page.goto(`${plaza.httpBase}/admin`)
@@ -139,6 +148,9 @@ t.test('in a browser: the token is asked for, a wrong one is refused, the spaces
   await page.waitForFunction((selector) => document.querySelector(selector)?.textContent?.includes('2 connected'), hall, WAIT)
   t.ok(await page.isVisible('#spaces button[data-space-id="quiet"]'), 'a space with nobody in it is listed too')
   t.equal(await page.evaluate(() => sessionStorage.getItem('plaza.admin-token')), ADMIN_TOKEN, 'the token is kept for this tab')
+  t.equal(await page.evaluate(() => localStorage.length), 0, 'and not in localStorage')
+  t.equal(await page.evaluate(() => document.cookie), '', 'nor in a cookie')
+  t.same(await context.cookies(), [], 'no cookie was set')
 
   await page.click(hall)
   await page.waitForSelector('#users tr[data-user-id="alice"]', WAIT)
@@ -147,18 +159,22 @@ t.test('in a browser: the token is asked for, a wrong one is refused, the spaces
   t.equal(await page.textContent('#users tr[data-user-id="bob"] td'), '<b>Bob</b>', 'a name is shown as text, never as markup')
   t.equal(await page.$$eval('#users b', (found) => found.length), 0)
 
-  // The chart: only when the analytics route answers; otherwise the page says it is unavailable.
-  const analytics = await fetch(`${plaza.httpBase}/admin/spaces/hall/analytics?days=30`, { headers: admin })
-  if (analytics.status === 200) {
-    await page.waitForSelector('#chart svg', WAIT)
-    t.equal(await page.$$eval('#chart svg g.day', (days) => days.length), 30, 'a mark for each of 30 days')
-    t.equal(await page.$$eval('#chart svg g.day rect', (bars) => bars.length), 60, 'two bars a day: peak users and visits')
-    t.equal(await page.$$eval('#days tbody tr', (rows) => rows.length), 30, 'the figures as a table')
-  } else {
-    t.comment(`the analytics route answered ${analytics.status}: the chart is not asserted`)
-    await page.waitForSelector('#analytics-note:not([hidden])', WAIT)
-    t.match(await page.textContent('#analytics-note'), /Analytics unavailable/)
-  }
+  // The chart: 30 days, today's peak bar as high as two users, its title saying so.
+  await page.waitForSelector('#chart svg', WAIT)
+  t.equal(await page.$$eval('#chart svg g.day', (days) => days.length), 30, 'a mark for each of 30 days')
+  t.equal(await page.$$eval('#chart svg g.day rect', (bars) => bars.length), 60, 'two bars a day: peak users and visits')
+  t.equal(await page.$$eval('#days tbody tr', (rows) => rows.length), 30, 'the figures as a table')
+  const bar = await page.$eval(`#chart svg g.day[data-date="${today?.date}"]`, (g) => ({
+    height: Number(g.querySelector('rect.peak')?.getAttribute('height')),
+    title: g.querySelector('title')?.textContent
+  }))
+  t.ok(bar.height > 0, `today's peak bar is ${bar.height} high`)
+  t.match(bar.title, `${today?.date}: peak 2 users`, 'its title names the peak')
+
+  // Live: someone who joins now is listed at the next poll of the space's users (every 5 s).
+  await joined(t, plaza, 'hall', 'carol', 'Carol')
+  await page.waitForSelector('#users tr[data-user-id="carol"]', { timeout: 10_000 })
+  t.match(await page.textContent('#users tr[data-user-id="carol"]'), /Carol.*carol.*connected/)
   t.same(errors, [], 'no script error on the page')
 
   // A phone's width: nothing is wider than the screen but the tables' own scroll boxes.

@@ -111,6 +111,7 @@ t.test('a refused chat is told to its sender as chat-refused, with the server\'s
   t.equal(alice.sendChat('x'.repeat(501)), true, 'sent: only the server knows its limit')
   const refusal = await tooLong
   t.equal(refusal.code, 'invalid-message')
+  t.equal(refusal.text, 'x'.repeat(501), 'the refused text, as it was given')
   t.type(refusal.message, 'string')
   t.ok(refusal.message.length > 0, `the server says why: ${refusal.message}`)
   t.same(await next(alice, 'chat-refused', () => true, 100).catch(() => undefined), undefined, 'once')
@@ -123,13 +124,30 @@ t.test('a refused chat is told to its sender as chat-refused, with the server\'s
   await next(alice, 'chat', (m) => m.text === 'two')
   const limited = next(alice, 'chat-refused')
   alice.sendChat('three')
-  t.equal((await limited).code, 'rate-limited')
+  t.match(await limited, { code: 'rate-limited', text: 'three' })
 
   t.equal(alice.status.status, 'connected', 'the socket stays open')
   await sleep(200)
   t.same(texts(bobTold), ['one', 'two'], 'the refused ones reached nobody')
   t.same(texts(alice.chat), ['one', 'two'])
   t.same(errors, ['invalid-message', 'invalid-message', 'rate-limited'], 'each refusal is an error event too')
+})
+
+t.test('a refusal that overtakes the acceptance of a chat sent before it carries the refused text', async (t) => {
+  const { wsBase, defineSpace } = await startApp(t)
+  await defineSpace({ id: 'overtaken' })
+  const { client: alice } = plaza(t, wsBase, 'alice')
+  await alice.join('overtaken')
+  const tooLong = 'y'.repeat(501)
+  const refused = next(alice, 'chat-refused')
+  const accepted = next(alice, 'chat')
+  // Both in one go: the refusal is sent as the second is read, the first comes back after Redis.
+  t.ok(alice.sendChat(' \tfine ') && alice.sendChat(tooLong))
+  const refusal = await refused
+  t.match(refusal, { code: 'invalid-message', text: tooLong })
+  t.equal((await accepted).text, 'fine')
+  t.same(await next(alice, 'chat-refused', () => true, 200).catch(() => undefined), undefined, 'one refusal')
+  t.same(texts(alice.chat), ['fine'])
 })
 
 t.test('messages said while a client was away come as chat events once it is back, none twice', async (t) => {

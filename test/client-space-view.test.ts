@@ -1,6 +1,6 @@
 import t from 'tap'
 import type { ChatMessage, PeerEntry, ServerMessage, SpaceJoined } from '../client/messages.js'
-import { EMPTY_VIEW, nextSpaceView as nextAt, type SpaceView, withOlderChat, withSelfAt } from '../client/space-view.js'
+import { EMPTY_VIEW, MAX_HELD_CHAT, nextSpaceView as nextAt, type SpaceView, withOlderChat, withSelfAt } from '../client/space-view.js'
 
 /** When every message of these tests is heard. */
 const NOW = 1_700_000_100_000
@@ -109,7 +109,7 @@ t.test('a resume replaces the whole view with what the server says now', async (
     users: [{ ...bob, x: 9, y: 7, connected: false }],
     space: resumedSpace,
     chat: [],
-    moreChat: undefined
+    moreChat: false
   }, 'who left meanwhile is gone, who dropped is a ghost, you are where you were')
 })
 
@@ -175,6 +175,9 @@ t.test('space-joined brings the chat and everyone\'s lastActive and idle as the 
   t.same(view.users.get('bob'), sleepy)
   t.same(ids(view), ['m1', 'm2'])
   t.equal(view.moreChat, undefined, 'whether older messages exist is not known until a page is asked for')
+  const quiet = viewAfter(joinedMessage({ chat: [] }))
+  t.equal(quiet.moreChat, false, 'a join that brings no message: nothing older exists')
+  t.equal(quiet.chatIds.size, 0)
 })
 
 t.test('chat-message is added after what is held, once per id', async (t) => {
@@ -216,4 +219,35 @@ t.test('a rejoin of the same space keeps older pages when its messages carry on 
 
   const elsewhere = nextSpaceView(held, joinedMessage({ space: { ...space, id: 'garden' }, chat: [said(5), said(9)] }))
   t.same(ids(elsewhere), ['m5', 'm9'], 'another space: nothing carries over')
+})
+
+t.test('the chat holds at most MAX_HELD_CHAT messages: the oldest go, and then older ones are known to exist', async (t) => {
+  t.equal(MAX_HELD_CHAT, 1000)
+  let view = nextSpaceView(viewAfter(joinedMessage({ chat: [said(1)] })), { type: 'chat-message', payload: said(2) })
+  view = withOlderChat(view, { messages: [said(0)], more: false })
+  t.equal(view.moreChat, false, 'the start of the chat is held')
+  for (let n = 3; n < MAX_HELD_CHAT; n++) view = nextSpaceView(view, { type: 'chat-message', payload: said(n) })
+  t.equal(view.chat.length, MAX_HELD_CHAT, 'at the cap')
+  t.equal(view.moreChat, false, 'nothing dropped yet')
+  view = nextSpaceView(view, { type: 'chat-message', payload: said(MAX_HELD_CHAT) })
+  t.equal(view.chat.length, MAX_HELD_CHAT)
+  t.equal(view.chat[0]?.id, 'm1', 'the oldest was dropped')
+  t.equal(view.chat.at(-1)?.id, `m${MAX_HELD_CHAT}`, 'the newest is last')
+  t.equal(view.moreChat, true, 'what was dropped is still on the server')
+  t.same([...view.chatIds], ids(view), 'the ids held are those of the list')
+  t.equal(view.chatIds.has('m0'), false)
+  t.equal(nextSpaceView(view, { type: 'chat-message', payload: said(500) }), view, 'a message held is found by its id')
+
+  const page = withOlderChat(view, { messages: [said(0)], more: false })
+  t.equal(page.chat.length, MAX_HELD_CHAT + 1, 'a page asked for is kept whole')
+  t.equal(page.chatIds.has('m0'), true)
+  const next = nextSpaceView(page, { type: 'chat-message', payload: said(MAX_HELD_CHAT + 1) })
+  t.equal(next.chat.length, MAX_HELD_CHAT, 'the next message brings it back to the cap')
+  t.equal(next.chat[0]?.id, 'm2')
+  t.equal(next.moreChat, true)
+
+  const rejoined = nextSpaceView(view, joinedMessage({ resumed: true, chat: [said(MAX_HELD_CHAT), said(MAX_HELD_CHAT + 1)] }))
+  t.equal(rejoined.chat.length, MAX_HELD_CHAT, 'a rejoin that carries on keeps to the cap too')
+  t.equal(rejoined.chat.at(-1)?.id, `m${MAX_HELD_CHAT + 1}`)
+  t.equal(rejoined.moreChat, true)
 })

@@ -79,12 +79,30 @@ if (!existsSync(CHROMIUM)) {
       t.match(shown[0]?.time, /\d/, 'with the time')
     }
 
+    // A peer's move redraws the map and the people, never the chat; new messages are only appended.
+    await alice.evaluate(() => {
+      const seen: Array<{ added: number, removed: number }> = []
+      Object.assign(window, { chatMutations: seen })
+      new MutationObserver((records) => { for (const r of records) seen.push({ added: r.addedNodes.length, removed: r.removedNodes.length }) })
+        .observe(document.getElementById('chat-messages') as HTMLElement, { childList: true })
+    })
+    const chatMutations = () => alice.evaluate(() => (window as unknown as { chatMutations: Array<{ added: number, removed: number }> }).chatMutations)
+    const bobRow = '#people li[data-user-id="guest:bob"]'
+    const bobX = await alice.$eval(bobRow, (li) => (li as HTMLElement).dataset.x)
+    await bob.focus('#map')
+    await bob.keyboard.press(bobX === '0' ? 'ArrowRight' : 'ArrowLeft')
+    bobLastActive = Date.now()
+    await alice.waitForFunction(({ row, x }) => document.querySelector<HTMLElement>(row)?.dataset.x !== x, { row: bobRow, x: bobX }, WAIT)
+    t.same(await chatMutations(), [], 'a move leaves the chat panel alone')
+
     // 2. More is said than a join brings (CHAT_HISTORY_ON_JOIN 10).
     const dave = await TestClient.connect(`${wsBase}/ws`, 'plaza.v1')
     t.teardown(() => dave.close())
     await dave.join(space.id, token({ userId: 'dave', username: 'Dave' }))
     for (let n = 1; n <= 12; n++) dave.send({ type: 'chat', payload: { text: `message ${n}` } })
     await waitForChat(alice, 'message 12')
+    const appended = await chatMutations()
+    t.ok(appended.length > 0 && appended.every((m) => m.removed === 0), `new messages are appended, nothing removed (${appended.length} changes)`)
 
     // 3. Carol comes later: the last ten, then the older ones as she scrolls up.
     const carol = await open('Carol')
