@@ -334,3 +334,36 @@ t.test('GUEST_AUTH: on by default only in development mode; never with JWT_PUBLI
   t.ok(message?.includes('GUEST_AUTH') === true, `refused, naming the variable: ${String(message)}`)
   t.match(thrown(configured(t, { GUEST_AUTH: 'maybe' })), /GUEST_AUTH/)
 })
+
+t.test('the Redis target: one server, or the Sentinels of a primary, parsed once', async (t) => {
+  t.same(loadConfig(configured(t)).redis, { kind: 'server', url: 'redis://127.0.0.1:6379' }, 'none set: the Redis on this machine')
+  t.same(loadConfig(configured(t, { REDIS_URL: '  ' })).redis, { kind: 'server', url: 'redis://127.0.0.1:6379' }, 'an empty REDIS_URL counts as unset')
+  t.same(loadConfig(configured(t, { REDIS_URL: 'redis://r.example:6380/2' })).redis, { kind: 'server', url: 'redis://r.example:6380/2' })
+  const sentinel = loadConfig(configured(t, {
+    REDIS_URL: '',
+    REDIS_SENTINELS: ' s1.example:26380 , [fd00::7]:26381,s3.example,, ',
+    REDIS_SENTINEL_NAME: 'plaza-primary',
+    REDIS_USERNAME: 'plaza',
+    REDIS_PASSWORD: 'pw'
+  })).redis
+  t.same(sentinel, {
+    kind: 'sentinel',
+    sentinels: [{ host: 's1.example', port: 26380 }, { host: 'fd00::7', port: 26381 }, { host: 's3.example', port: 26379 }],
+    name: 'plaza-primary',
+    username: 'plaza',
+    password: 'pw'
+  }, 'host:port, [IPv6]:port and a bare host (port 26379); spaces and empty entries skipped')
+  t.match(loadConfig(configured(t, { REDIS_SENTINELS: 's1:26379' })).redis, { kind: 'sentinel', name: 'mymaster' }, 'REDIS_SENTINEL_NAME defaults to mymaster')
+
+  const refusals: Array<[Record<string, unknown>, RegExp]> = [
+    [{ REDIS_SENTINELS: ' , ' }, /REDIS_SENTINELS names no Sentinel/],
+    [{ REDIS_SENTINELS: 's1:0' }, /"s1:0" is not host:port/],
+    [{ REDIS_SENTINELS: 's1:70000' }, /"s1:70000" is not host:port/],
+    [{ REDIS_SENTINELS: 's1:port' }, /"s1:port" is not host:port/],
+    [{ REDIS_SENTINELS: 'fd00::7:26379' }, /is not host:port/],
+    [{ REDIS_URL: 'redis://h:6379', REDIS_SENTINELS: 's1:26379' }, /REDIS_URL and REDIS_SENTINELS are set together/],
+    [{ REDIS_URL: 'redis://h:6379', REDIS_PASSWORD: 'pw' }, /REDIS_PASSWORD apply to REDIS_SENTINELS only/],
+    [{ REDIS_USERNAME: 'u' }, /REDIS_USERNAME apply to REDIS_SENTINELS only/]
+  ]
+  for (const [env, message] of refusals) t.match(thrown(configured(t, env)), message, JSON.stringify(env))
+})
