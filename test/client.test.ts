@@ -376,11 +376,14 @@ function fakeBrowserNetwork (test: Test) {
   const g = globalThis as unknown as Record<string, unknown>
   const listeners = new Map<string, Set<() => void>>()
   const navigator = { onLine: true }
-  g.navigator = navigator
+  // Node 21 and later have a navigator of their own (a getter, without onLine): shadowed, then put back.
+  const own = Object.getOwnPropertyDescriptor(g, 'navigator')
+  Object.defineProperty(g, 'navigator', { value: navigator, configurable: true, writable: true })
   g.addEventListener = (type: string, fn: () => void) => { getOrCreate(listeners, type, () => new Set()).add(fn) }
   g.removeEventListener = (type: string, fn: () => void) => { listeners.get(type)?.delete(fn) }
   test.teardown(() => {
     delete g.navigator
+    if (own !== undefined) Object.defineProperty(g, 'navigator', own)
     delete g.addEventListener
     delete g.removeEventListener
   })
