@@ -232,10 +232,11 @@ t.test('a flood of oversized frames is read and dropped: the server process does
   clearInterval(sampler)
   peak = Math.max(peak, rss(pid))
   t.same(written, Array(CLIENTS).fill(FLOOD), `each client sent all of its ${FLOOD / MiB} MiB (in ${floodMs} ms), none was cut off`)
-  // Read buffers awaiting the collector move RSS by some 30 MiB, for 64 MiB sent as for 768 MiB;
-  // keeping what was sent would add all of it.
-  t.ok(peak - base < 64 * MiB,
-    `the server's RSS grew by ${((peak - base) / MiB).toFixed(1)} MiB while it was sent ${CLIENTS * FLOOD / MiB} MiB of refused frames (< 64 MiB)`)
+  // Read buffers awaiting the collector move RSS by some 30 MiB on Node 20, up to 85 MiB seen on Node 22,
+  // whatever was sent; keeping what was sent would add all of it.
+  const sent = CLIENTS * FLOOD
+  t.ok(peak - base < sent / 2,
+    `the server's RSS grew by ${((peak - base) / MiB).toFixed(1)} MiB while it was sent ${sent / MiB} MiB of refused frames (< ${sent / 2 / MiB} MiB)`)
 
   for (const [i, { socket, frames, errors, closed }] of clients.entries()) {
     const dialect = dialectOf(i)
