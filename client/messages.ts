@@ -3,6 +3,7 @@
  * and the parser that checks a frame against them. Names and codes come from the server's own
  * protocol table, so the two cannot drift apart.
  */
+import type { ChatMessage } from '../src/events.js'
 import { ErrorCode, parseJsonObject, RejectReason } from '../src/protocol.js'
 
 export { CloseCode, ErrorCode, RejectReason } from '../src/protocol.js'
@@ -31,16 +32,8 @@ export interface PeerEntry {
   idle: boolean
 }
 
-/** One chat message, as everyone in the space gets it; `text` is plain text, never HTML. */
-export interface ChatMessage {
-  /** Unique in the space; opaque. */
-  id: string
-  userId: string
-  username: string
-  text: string
-  /** When the server accepted it (ms since epoch, the server's clock). */
-  sentAt: number
-}
+/** One chat message, as everyone in the space gets it (the server's own type); `text` is plain text, never HTML. */
+export type { ChatMessage }
 
 export interface SpaceJoined {
   userId: string

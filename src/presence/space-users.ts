@@ -1,27 +1,15 @@
 import type { Redis } from 'ioredis'
+import type { UserView } from '../events.js'
 import type { RedisKeys } from '../keys.js'
 import { decodeEntry } from './entry.js'
-
-/** One user of a space as an operator sees it: where they stand, and whether anyone is there. */
-export interface SpaceUser {
-  userId: string
-  username: string
-  x: number
-  y: number
-  connected: boolean
-  /** ms since epoch of the user's last activity (PROTOCOL §10). */
-  lastActive: number
-  /** No activity for the idle threshold (ghosts too, with the lastActive they had, as in `space-joined`). */
-  idle: boolean
-}
 
 /**
  * Everyone Redis holds in a space, across every server: connected users and ghosts, by name. Entries
  * that cannot be read are left out. Rejects when Redis does not answer (the client's command timeout).
  */
-export async function readSpaceUsers (redis: Redis, keys: RedisKeys, spaceId: string, idleAfterMs: number, now = Date.now()): Promise<SpaceUser[]> {
+export async function readSpaceUsers (redis: Redis, keys: RedisKeys, spaceId: string, idleAfterMs: number, now = Date.now()): Promise<UserView[]> {
   const hash = await redis.hgetall(keys.spaceUsers(spaceId))
-  const users: SpaceUser[] = []
+  const users: UserView[] = []
   for (const [userId, value] of Object.entries(hash)) {
     const stored = decodeEntry(userId, value)
     if (stored === undefined) continue
